@@ -1,0 +1,3 @@
+//! copythat-core: turns image bytes into a colour palette and design tokens.
+//! Pure and synchronous: no network, no database, no async runtime.
+#![forbid(unsafe_code)]
