@@ -1,1 +1,12 @@
+//! copythat-server: the Copy That HTTP service, its storage and its command line.
+//! `main.rs` is a thin shell over this library, which tests drive over real HTTP.
 #![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod request_id;
+pub mod routes;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,577 @@
+//! Typed configuration read from the environment (and `*_FILE` secret files).
+//! Parsing refuses unsafe production settings so a misconfigured server never starts (S22).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Where the process runs; production turns on the strict checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Local,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "local" | "dev" | "development" => Ok(Self::Local),
+            "staging" => Ok(Self::Staging),
+            "production" | "prod" => Ok(Self::Production),
+            _ => Err(ConfigError::invalid(
+                "COPYTHAT_ENV",
+                "expected local, staging or production",
+            )),
+        }
+    }
+}
+
+/// A configuration problem, said in one line naming the variable and never its value.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn invalid(variable: &str, reason: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Known placeholder or sample secrets that must never sign production tokens.
+const PLACEHOLDER_SECRETS: &[&str] = &[
+    "secret",
+    "secret-key",
+    "secretkey",
+    "changeme",
+    "change-me",
+    "change_me",
+    "changethis",
+    "password",
+    "supersecret",
+    "your-secret-key",
+    "your_secret_key",
+    "dev-secret-key-change-in-production",
+    "insecure",
+    "default",
+    "development",
+    "test",
+];
+
+/// Fragments that mark a value as a sample, wherever they appear in it.
+const PLACEHOLDER_FRAGMENTS: &[&str] = &[
+    "changeme",
+    "change-me",
+    "change_me",
+    "change-in-production",
+    "change_in_production",
+    "placeholder",
+    "example",
+    "insecure",
+    "your-secret",
+    "your_secret",
+];
+
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+
+/// The signing key for tokens. Never printed: `Debug` shows only that it is set (S22).
+#[derive(Clone)]
+pub struct SecretKey(SecretString);
+
+impl SecretKey {
+    pub fn new(value: String) -> Self {
+        Self(SecretString::from(value))
+    }
+
+    /// A fresh random key for one process (outside production only).
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 48];
+        getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+        Self::new(hex(&bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+/// A connection URL that may embed a password; `Debug` hides everything after the scheme.
+#[derive(Clone)]
+pub struct ConnectionUrl(SecretString);
+
+impl ConnectionUrl {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn scheme(&self) -> &str {
+        self.expose().split(':').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnectionUrl({}://[redacted])", self.scheme())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a secret key is acceptable for production: long enough, not a known sample,
+/// not a run of a few repeated characters.
+pub fn check_production_secret(key: &str) -> Result<(), String> {
+    if key.len() < MIN_SECRET_KEY_BYTES {
+        return Err(format!("must be at least {MIN_SECRET_KEY_BYTES} bytes"));
+    }
+    let lowered = key.trim().to_ascii_lowercase();
+    if PLACEHOLDER_SECRETS.contains(&lowered.as_str())
+        || PLACEHOLDER_FRAGMENTS.iter().any(|f| lowered.contains(f))
+    {
+        return Err("is a known placeholder value".into());
+    }
+    let mut distinct: Vec<u8> = key.bytes().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 10 {
+        return Err("has too little variety to be a random key".into());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: Environment,
+    pub bind: SocketAddr,
+    pub database_url: ConnectionUrl,
+    pub redis_url: Option<ConnectionUrl>,
+    pub secret_key: SecretKey,
+    /// True when the key was generated for this process only.
+    pub secret_key_generated: bool,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub fetch_allow_cidrs: Vec<IpNet>,
+    pub fetch_allowed_ports: Vec<u16>,
+    pub fetch_resolve: BTreeMap<String, Vec<IpAddr>>,
+    pub rate_per_minute: u32,
+    pub rate_per_hour: u32,
+    pub extract_per_minute: u32,
+    pub login_per_minute: u32,
+    pub rate_limit_fail_closed: bool,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub max_image_bytes: usize,
+    pub max_image_pixels: u64,
+    pub docs: bool,
+    pub log: String,
+    pub log_json: bool,
+    pub request_timeout: Duration,
+}
+
+const LOCAL_CORS_ORIGINS: &[&str] = &[
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+    "http://localhost:8080",
+    "http://127.0.0.1:8080",
+];
+
+/// Reads variables through a lookup function so tests need not touch the process environment.
+struct Source<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Source<'_> {
+    /// `NAME`, or the content of the file named by `NAME_FILE`; setting both is an error.
+    fn get(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let direct = (self.lookup)(name).filter(|v| !v.is_empty());
+        let file_var = format!("{name}_FILE");
+        let from_file = (self.lookup)(&file_var).filter(|v| !v.is_empty());
+        match (direct, from_file) {
+            (Some(_), Some(_)) => Err(ConfigError::invalid(
+                name,
+                format!("set either {name} or {file_var}, not both"),
+            )),
+            (Some(value), None) => Ok(Some(value)),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map(|content| Some(content.trim_end_matches(['\n', '\r']).to_owned()))
+                .map_err(|_| ConfigError::invalid(&file_var, "the file cannot be read")),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name)? {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::invalid(name, format!("expected {what}"))),
+        }
+    }
+
+    fn positive(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        let value: u32 = self.parsed(name, default, "a positive whole number")?;
+        if value == 0 {
+            return Err(ConfigError::invalid(name, "must be at least 1"));
+        }
+        Ok(value)
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name)?.map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "on" | "yes") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "off" | "no") => Ok(false),
+            Some(_) => Err(ConfigError::invalid(name, "expected on or off")),
+        }
+    }
+
+    fn list(&self, name: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        Ok(self.get(name)?.map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }))
+    }
+
+    fn cidrs(&self, name: &str) -> Result<Vec<IpNet>, ConfigError> {
+        self.list(name)?
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                item.parse::<IpNet>()
+                    .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| ConfigError::invalid(name, "expected comma-separated CIDRs"))
+            })
+            .collect()
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let src = Source { lookup };
+        let env = match src.get("COPYTHAT_ENV")? {
+            Some(v) => Environment::parse(&v)?,
+            None => Environment::Local,
+        };
+        let production = env == Environment::Production;
+
+        let bind = src.parsed(
+            "COPYTHAT_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            "an address such as 127.0.0.1:8080",
+        )?;
+
+        let database_url = ConnectionUrl::new(
+            src.get("DATABASE_URL")?
+                .unwrap_or_else(|| "sqlite://copythat.db".to_owned()),
+        );
+        if !matches!(database_url.scheme(), "sqlite" | "postgres" | "postgresql") {
+            return Err(ConfigError::invalid(
+                "DATABASE_URL",
+                "expected a sqlite:// or postgres:// URL",
+            ));
+        }
+        let redis_url = src.get("REDIS_URL")?.map(ConnectionUrl::new);
+        if let Some(url) = &redis_url
+            && !matches!(url.scheme(), "redis" | "rediss")
+        {
+            return Err(ConfigError::invalid(
+                "REDIS_URL",
+                "expected a redis:// or rediss:// URL",
+            ));
+        }
+
+        let (secret_key, secret_key_generated) = match src.get("SECRET_KEY")? {
+            Some(key) => {
+                if production {
+                    check_production_secret(&key)
+                        .map_err(|reason| ConfigError::invalid("SECRET_KEY", reason))?;
+                } else if key.len() < MIN_SECRET_KEY_BYTES {
+                    return Err(ConfigError::invalid(
+                        "SECRET_KEY",
+                        format!("must be at least {MIN_SECRET_KEY_BYTES} bytes"),
+                    ));
+                }
+                (SecretKey::new(key), false)
+            }
+            None if production => {
+                return Err(ConfigError::invalid(
+                    "SECRET_KEY",
+                    "is required in production (set SECRET_KEY or SECRET_KEY_FILE)",
+                ));
+            }
+            None => (SecretKey::generate(), true),
+        };
+
+        let cors_origins = match src.list("COPYTHAT_CORS_ORIGINS")? {
+            Some(origins) => origins,
+            None if production => Vec::new(),
+            None => LOCAL_CORS_ORIGINS.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        for origin in &cors_origins {
+            if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    "COPYTHAT_CORS_ORIGINS",
+                    "expected exact origins such as https://app.example.com (no wildcard)",
+                ));
+            }
+        }
+
+        let fetch_allowed_ports = match src.list("COPYTHAT_FETCH_ALLOWED_PORTS")? {
+            None => vec![80, 443],
+            Some(items) => items
+                .iter()
+                .map(|p| p.parse::<u16>().ok().filter(|p| *p != 0))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ConfigError::invalid("COPYTHAT_FETCH_ALLOWED_PORTS", "expected port numbers")
+                })?,
+        };
+
+        let fetch_resolve = match src.get("COPYTHAT_FETCH_RESOLVE")? {
+            None => BTreeMap::new(),
+            Some(raw) => parse_host_map(&raw).ok_or_else(|| {
+                ConfigError::invalid("COPYTHAT_FETCH_RESOLVE", "expected host=ip[,ip];host2=ip")
+            })?,
+        };
+
+        let access_secs: u64 = src.parsed("COPYTHAT_ACCESS_TTL", 900, "seconds")?;
+        let refresh_secs: u64 = src.parsed("COPYTHAT_REFRESH_TTL", 604_800, "seconds")?;
+        if !(30..=86_400).contains(&access_secs) {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_ACCESS_TTL",
+                "must be between 30 and 86400 seconds",
+            ));
+        }
+        if refresh_secs < access_secs || refresh_secs > 90 * 86_400 {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_REFRESH_TTL",
+                "must be at least the access TTL and at most 90 days",
+            ));
+        }
+
+        let max_image_bytes: usize =
+            src.parsed("COPYTHAT_MAX_IMAGE_BYTES", 10 * 1024 * 1024, "a byte count")?;
+        let max_image_pixels: u64 =
+            src.parsed("COPYTHAT_MAX_IMAGE_PIXELS", 40_000_000, "a pixel count")?;
+        if max_image_bytes == 0 || max_image_bytes > 64 * 1024 * 1024 {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_MAX_IMAGE_BYTES",
+                "must be between 1 and 67108864",
+            ));
+        }
+        if max_image_pixels == 0 || max_image_pixels > 200_000_000 {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_MAX_IMAGE_PIXELS",
+                "must be between 1 and 200000000",
+            ));
+        }
+
+        let log_default = "info".to_owned();
+        Ok(Self {
+            env,
+            bind,
+            database_url,
+            redis_url,
+            secret_key,
+            secret_key_generated,
+            cors_origins,
+            trusted_proxies: src.cidrs("COPYTHAT_TRUSTED_PROXIES")?,
+            fetch_allow_cidrs: src.cidrs("COPYTHAT_FETCH_ALLOW_CIDRS")?,
+            fetch_allowed_ports,
+            fetch_resolve,
+            rate_per_minute: src.positive("COPYTHAT_RATE_PER_MINUTE", 60)?,
+            rate_per_hour: src.positive("COPYTHAT_RATE_PER_HOUR", 1000)?,
+            extract_per_minute: src.positive("COPYTHAT_EXTRACT_PER_MINUTE", 10)?,
+            login_per_minute: src.positive("COPYTHAT_LOGIN_PER_MINUTE", 5)?,
+            rate_limit_fail_closed: src.flag("COPYTHAT_RATE_LIMIT_FAIL_CLOSED", false)?,
+            access_ttl: Duration::from_secs(access_secs),
+            refresh_ttl: Duration::from_secs(refresh_secs),
+            max_image_bytes,
+            max_image_pixels,
+            docs: src.flag("COPYTHAT_DOCS", !production)?,
+            log: src.get("COPYTHAT_LOG")?.unwrap_or(log_default),
+            log_json: src.flag("COPYTHAT_LOG_JSON", production)?,
+            request_timeout: Duration::from_secs(src.parsed(
+                "COPYTHAT_REQUEST_TIMEOUT",
+                30u64,
+                "seconds",
+            )?),
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+}
+
+/// `host=ip[,ip];host2=ip` -> map of lowercase host to addresses.
+fn parse_host_map(raw: &str) -> Option<BTreeMap<String, Vec<IpAddr>>> {
+    let mut map = BTreeMap::new();
+    for entry in raw.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (host, ips) = entry.split_once('=')?;
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if host.is_empty() {
+            return None;
+        }
+        let addrs = ips
+            .split(',')
+            .map(|ip| ip.trim().parse::<IpAddr>().ok())
+            .collect::<Option<Vec<_>>>()?;
+        if addrs.is_empty() {
+            return None;
+        }
+        map.insert(host, addrs);
+    }
+    Some(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(&move |name| map.get(name).cloned())
+    }
+
+    /// A key made fresh for each test run; none is committed.
+    fn strong_key() -> String {
+        let key = SecretKey::generate();
+        String::from_utf8(key.expose().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn zero_configuration_is_local_sqlite_on_loopback() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.env, Environment::Local);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url.expose(), "sqlite://copythat.db");
+        assert!(c.secret_key_generated);
+        assert!(c.secret_key.expose().len() >= MIN_SECRET_KEY_BYTES);
+        assert!(c.docs);
+        assert_eq!(c.fetch_allowed_ports, vec![80, 443]);
+        assert_eq!(c.rate_per_minute, 60);
+    }
+
+    #[test]
+    fn s22_production_requires_a_secret_key() {
+        let err = config(&[("COPYTHAT_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY");
+    }
+
+    #[test]
+    fn s22_production_refuses_short_and_placeholder_keys() {
+        for weak in [
+            "short",
+            "dev-secret-key-change-in-production",
+            "changeme-changeme-changeme-changeme",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "secretsecretsecretsecretsecretsecret",
+        ] {
+            let err = config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY", weak)]);
+            assert!(err.is_err(), "{weak} should be refused");
+        }
+        let strong = strong_key();
+        let ok = config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY", &strong)]).unwrap();
+        assert!(!ok.docs, "docs are off in production by default (S23)");
+        assert!(ok.log_json);
+        assert!(ok.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn s22_secret_from_file_and_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        let strong = strong_key();
+        std::fs::write(&path, format!("{strong}\n")).unwrap();
+        let path = path.to_str().unwrap();
+        let c = config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY_FILE", path)]).unwrap();
+        assert_eq!(c.secret_key.expose(), strong.as_bytes());
+        assert!(config(&[("SECRET_KEY", &strong), ("SECRET_KEY_FILE", path)]).is_err());
+        let missing = config(&[("SECRET_KEY_FILE", "/nonexistent/key")]).unwrap_err();
+        assert!(!missing.to_string().contains("nonexistent"));
+    }
+
+    #[test]
+    fn s22_debug_output_redacts_secrets() {
+        let strong = strong_key();
+        let c = config(&[
+            ("SECRET_KEY", &strong),
+            ("DATABASE_URL", "postgres://app:pw@db/copythat"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains(&strong));
+        assert!(!printed.contains(":pw@"));
+        assert!(printed.contains("redacted"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_variable_named() {
+        for (var, value) in [
+            ("COPYTHAT_BIND", "nowhere"),
+            ("COPYTHAT_RATE_PER_MINUTE", "0"),
+            ("COPYTHAT_CORS_ORIGINS", "*"),
+            ("COPYTHAT_TRUSTED_PROXIES", "not-a-cidr"),
+            ("COPYTHAT_FETCH_RESOLVE", "host"),
+            ("DATABASE_URL", "mysql://x"),
+            ("COPYTHAT_ENV", "prodution"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var);
+        }
+    }
+
+    #[test]
+    fn host_map_parses() {
+        let c = config(&[(
+            "COPYTHAT_FETCH_RESOLVE",
+            "images.test=127.0.0.1,::1; Other.Test.=127.0.0.2",
+        )])
+        .unwrap();
+        assert_eq!(c.fetch_resolve["images.test"].len(), 2);
+        assert!(c.fetch_resolve.contains_key("other.test"));
+    }
+}

@@ -1,0 +1,193 @@
+//! Request extractors whose rejections are the project's own problem+json errors:
+//! malformed JSON, wrong types, unknown fields and bad path or query values (S11, S19).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+const MAX_MESSAGE_LEN: usize = 200;
+
+/// A JSON body. Requires `Content-Type: application/json`; reports the failing field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge("the request body is too large".into())
+                }
+                _ => ApiError::BadRequest("the request body could not be read".into()),
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5
+            && essence[..essence.len() - 5].contains('/')
+            && essence.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// Parses JSON into `T`, naming the field that failed. Syntax errors are 400; a body that
+/// parses but does not fit the type (wrong type, unknown or missing field) is 422.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::Validation(vec![FieldError::new(
+                    field,
+                    clean_message(&inner.to_string()),
+                )])
+            }
+            _ => ApiError::BadRequest("the request body is not valid JSON".into()),
+        }
+    })?;
+    de.end()
+        .map_err(|_| ApiError::BadRequest("the request body is not valid JSON".into()))?;
+    Ok(value)
+}
+
+/// serde's messages are useful ("unknown field `roles`") but may quote input: strip
+/// position suffixes and control characters and keep them short.
+fn clean_message(message: &str) -> String {
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    let mut cleaned: String = message.chars().filter(|c| !c.is_control()).collect();
+    if cleaned.len() > MAX_MESSAGE_LEN {
+        let mut cut = MAX_MESSAGE_LEN;
+        while !cleaned.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        cleaned.truncate(cut);
+        cleaned.push('…');
+    }
+    cleaned
+}
+
+/// A path parameter; a value that does not parse (say, an id that is not a UUID) cannot
+/// name an existing resource, so it answers 404 like any missing one.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// Query parameters, with unknown or mistyped ones reported as a 422.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                let field = if field == "." {
+                    "query".to_owned()
+                } else {
+                    field
+                };
+                ApiError::Validation(vec![FieldError::new(
+                    field,
+                    clean_message(&err.into_inner().to_string()),
+                )])
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        count: u8,
+    }
+
+    #[test]
+    fn s19_syntax_error_is_400_and_data_error_is_422_with_field() {
+        assert!(matches!(
+            parse_json::<Sample>(b"{not json"),
+            Err(ApiError::BadRequest(_))
+        ));
+        match parse_json::<Sample>(br#"{"name":"a","count":"x"}"#) {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].field, "count"),
+            other => panic!("unexpected {other:?}"),
+        }
+        match parse_json::<Sample>(br#"{"name":"a","count":1,"roles":["admin"]}"#) {
+            Err(ApiError::Validation(errors)) => assert!(errors[0].message.contains("roles")),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parse_json::<Sample>(br#"{"name":"a","count":1} trailing"#),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn messages_are_short_and_without_positions() {
+        let long = format!(
+            "invalid type: string \"{}\" at line 1 column 9",
+            "x".repeat(500)
+        );
+        let cleaned = clean_message(&long);
+        assert!(cleaned.len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
+        assert!(!cleaned.contains("line 1"));
+    }
+}

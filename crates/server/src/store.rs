@@ -1,0 +1,103 @@
+//! Persistence behind one trait, with a SQLite and a PostgreSQL implementation chosen
+//! from the `DATABASE_URL` scheme. Every statement binds its parameters (S11).
+
+mod models;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use models::*;
+
+use crate::config::ConnectionUrl;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (for example, an email already registered).
+    #[error("conflict with an existing record")]
+    Conflict,
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ => Self::Database(err),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the service keeps. Lookups of user-owned resources take the owner and
+/// put ownership into the query itself (S8).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Users.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, page: Page) -> StoreResult<(Vec<User>, i64)>;
+    /// Replaces the password hash and bumps `token_version`, so access tokens die (S4).
+    async fn update_password(&self, id: Uuid, password_hash: &str) -> StoreResult<()>;
+    async fn record_login(&self, id: Uuid) -> StoreResult<()>;
+    /// Admin changes; bumps `token_version` whenever activity or roles change.
+    async fn update_user_admin(
+        &self,
+        id: Uuid,
+        is_active: Option<bool>,
+        roles: Option<&[Role]>,
+    ) -> StoreResult<Option<User>>;
+
+    // Refresh tokens.
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
+    async fn find_refresh_token(&self, token_hash: &str)
+    -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Atomically revokes `old` and stores `new` in its place. Returns false, storing
+    /// nothing, when `old` was already revoked (a concurrent or repeated use).
+    async fn rotate_refresh_token(&self, old: Uuid, new: &RefreshTokenRecord) -> StoreResult<bool>;
+    async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<u64>;
+    async fn revoke_user_refresh_tokens(&self, user_id: Uuid) -> StoreResult<u64>;
+
+    // API keys.
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Revokes a key the user owns; false when there is no such key of theirs.
+    async fn revoke_api_key(&self, id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+    async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
+
+    // Audit events (S24).
+    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
+    async fn list_audit_events(&self, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store named by `url` (`sqlite://...` or `postgres://...`).
+pub async fn connect(url: &ConnectionUrl) -> StoreResult<DynStore> {
+    match url.scheme() {
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::PgStore::connect(url.expose()).await?)),
+        _ => Ok(Arc::new(sqlite::SqliteStore::connect(url.expose()).await?)),
+    }
+}
+
+/// Opens a PostgreSQL store whose tables live in `schema` (created if missing): tests
+/// use one fresh schema each.
+pub async fn connect_postgres_schema(url: &str, schema: &str) -> StoreResult<DynStore> {
+    Ok(Arc::new(
+        postgres::PgStore::connect_in_schema(url, schema).await?,
+    ))
+}

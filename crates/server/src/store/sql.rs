@@ -1,0 +1,320 @@
+//! The statements both backends share, written once: SQLite and PostgreSQL both accept
+//! `$N` parameters, `RETURNING` and `ON CONFLICT`, so one body serves both pools.
+
+macro_rules! shared_store_impl {
+    ($store:ty, $backend:literal, $migrations:literal) => {
+    #[async_trait]
+    impl Store for $store {
+        fn backend(&self) -> &'static str {
+            $backend
+        }
+
+        async fn migrate(&self) -> StoreResult<()> {
+            sqlx::migrate!($migrations).run(&self.pool).await?;
+            Ok(())
+        }
+
+        async fn ping(&self) -> StoreResult<()> {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        }
+
+        async fn insert_user(&self, u: &User) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO users (id, email, password_hash, full_name, is_active, is_verified,
+                    roles, token_version, created_at, updated_at, last_login_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(u.id)
+            .bind(&u.email)
+            .bind(&u.password_hash)
+            .bind(&u.full_name)
+            .bind(u.is_active)
+            .bind(u.is_verified)
+            .bind(&u.roles)
+            .bind(u.token_version)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .bind(u.last_login_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+            Ok(sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+            Ok(sqlx::query_as::<_, User>("SELECT * FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn list_users(&self, page: Page) -> StoreResult<(Vec<User>, i64)> {
+            let items = sqlx::query_as::<_, User>(
+                "SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2",
+            )
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(&self.pool)
+                .await?;
+            Ok((items, total))
+        }
+
+        async fn update_password(&self, id: Uuid, password_hash: &str) -> StoreResult<()> {
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, token_version = token_version + 1,
+                    updated_at = $2 WHERE id = $3",
+            )
+            .bind(password_hash)
+            .bind(OffsetDateTime::now_utc())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn record_login(&self, id: Uuid) -> StoreResult<()> {
+            sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+                .bind(OffsetDateTime::now_utc())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
+        async fn update_user_admin(
+            &self,
+            id: Uuid,
+            is_active: Option<bool>,
+            roles: Option<&[Role]>,
+        ) -> StoreResult<Option<User>> {
+            let mut tx = self.pool.begin().await?;
+            let Some(current) = sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let new_active = is_active.unwrap_or(current.is_active);
+            let mut new_roles = roles.map(<[Role]>::to_vec).unwrap_or(current.roles.0.clone());
+            new_roles.sort();
+            new_roles.dedup();
+            let changed = new_active != current.is_active || new_roles != current.roles.0;
+            let bump = i64::from(changed);
+            let updated = sqlx::query_as::<_, User>(
+                "UPDATE users SET is_active = $1, roles = $2, token_version = token_version + $3,
+                    updated_at = $4 WHERE id = $5 RETURNING *",
+            )
+            .bind(new_active)
+            .bind(Json(new_roles))
+            .bind(bump)
+            .bind(OffsetDateTime::now_utc())
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(updated))
+        }
+
+        async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
+            insert_refresh(&self.pool, t).await
+        }
+
+        async fn find_refresh_token(
+            &self,
+            token_hash: &str,
+        ) -> StoreResult<Option<RefreshTokenRecord>> {
+            Ok(sqlx::query_as::<_, RefreshTokenRecord>(
+                "SELECT * FROM refresh_tokens WHERE token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn rotate_refresh_token(
+            &self,
+            old: Uuid,
+            new: &RefreshTokenRecord,
+        ) -> StoreResult<bool> {
+            let mut tx = self.pool.begin().await?;
+            // The conditional update is the lock: of two concurrent uses, one matches.
+            let claimed = sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $1, replaced_by = $2
+                 WHERE id = $3 AND revoked_at IS NULL",
+            )
+            .bind(OffsetDateTime::now_utc())
+            .bind(new.id)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_refresh(&mut *tx, new).await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+
+        async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<u64> {
+            Ok(sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $1
+                 WHERE family_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(OffsetDateTime::now_utc())
+            .bind(family_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+        }
+
+        async fn revoke_user_refresh_tokens(&self, user_id: Uuid) -> StoreResult<u64> {
+            Ok(sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $1
+                 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(OffsetDateTime::now_utc())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+        }
+
+        async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, scopes, is_active,
+                    expires_at, last_used_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(k.id)
+            .bind(k.user_id)
+            .bind(&k.name)
+            .bind(&k.key_prefix)
+            .bind(&k.key_hash)
+            .bind(&k.scopes)
+            .bind(k.is_active)
+            .bind(k.expires_at)
+            .bind(k.last_used_at)
+            .bind(k.created_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>> {
+            Ok(sqlx::query_as::<_, ApiKeyRecord>(
+                "SELECT * FROM api_keys WHERE user_id = $1 AND is_active ORDER BY created_at, id",
+            )
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+            Ok(
+                sqlx::query_as::<_, ApiKeyRecord>("SELECT * FROM api_keys WHERE key_hash = $1")
+                    .bind(key_hash)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        }
+
+        async fn revoke_api_key(&self, id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+            Ok(sqlx::query(
+                "UPDATE api_keys SET is_active = FALSE
+                 WHERE id = $1 AND user_id = $2 AND is_active",
+            )
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                == 1)
+        }
+
+        async fn touch_api_key(&self, id: Uuid) -> StoreResult<()> {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(OffsetDateTime::now_utc())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
+        async fn insert_audit_event(&self, e: &AuditEvent) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO audit_events (id, at, request_id, actor, ip, action, target, outcome,
+                    detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(e.id)
+            .bind(e.at)
+            .bind(&e.request_id)
+            .bind(&e.actor)
+            .bind(&e.ip)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.outcome)
+            .bind(&e.detail)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn list_audit_events(&self, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)> {
+            let items = sqlx::query_as::<_, AuditEvent>(
+                "SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1 OFFSET $2",
+            )
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+                .fetch_one(&self.pool)
+                .await?;
+            Ok((items, total))
+        }
+    }
+    };
+}
+
+/// Free functions the shared methods call with either a pool or a transaction.
+macro_rules! shared_helpers {
+    ($db:ty) => {
+        async fn insert_refresh<'e, E>(executor: E, t: &RefreshTokenRecord) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, issued_at,
+                    expires_at, revoked_at, replaced_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(t.id)
+            .bind(t.user_id)
+            .bind(t.family_id)
+            .bind(&t.token_hash)
+            .bind(t.issued_at)
+            .bind(t.expires_at)
+            .bind(t.revoked_at)
+            .bind(t.replaced_by)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use {shared_helpers, shared_store_impl};

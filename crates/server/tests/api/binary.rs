@@ -1,0 +1,141 @@
+//! The `copythat` binary itself: zero-configuration start, graceful stop, and refusal
+//! of unsafe production configuration (S22).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn copythat() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copythat"));
+    for var in [
+        "COPYTHAT_ENV",
+        "SECRET_KEY",
+        "SECRET_KEY_FILE",
+        "DATABASE_URL",
+        "REDIS_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn s22_production_refuses_to_start_with_a_weak_or_missing_secret() {
+    for key in [
+        None,
+        Some("changeme"),
+        Some("dev-secret-key-change-in-production"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = copythat();
+        cmd.current_dir(dir.path())
+            .arg("serve")
+            .env("COPYTHAT_ENV", "production")
+            .env("COPYTHAT_BIND", "127.0.0.1:0");
+        if let Some(key) = key {
+            cmd.env("SECRET_KEY", key);
+        }
+        let output = cmd.output().unwrap();
+        assert!(!output.status.success(), "started with {key:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "one-line message: {stderr}"
+        );
+        assert!(stderr.contains("SECRET_KEY"), "{stderr}");
+        if let Some(key) = key {
+            assert!(
+                !stderr.contains(key),
+                "the message must not echo the secret"
+            );
+        }
+        assert!(
+            !dir.path().join("copythat.db").exists(),
+            "nothing was created"
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_with_zero_configuration_creates_sqlite_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = copythat()
+        .current_dir(dir.path())
+        .arg("serve")
+        .env("COPYTHAT_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Ok(body) = http_get(port, "/health") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.ends_with(r#"{"status":"ok"}"#), "{body}");
+    assert!(http_get(port, "/ready").unwrap().contains("200 OK"));
+    assert!(dir.path().join("copythat.db").exists());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("generated"),
+        "warns about the per-process key: {stderr}"
+    );
+}
+
+#[test]
+fn migrate_runs_migrations_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = copythat()
+        .current_dir(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("copythat.db").exists());
+}
+
+/// A minimal HTTP/1.1 GET, so this test needs no async runtime.
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}

@@ -1,0 +1,147 @@
+//! The skeleton's promises: health and readiness, error format, request ids, security
+//! headers (S19, S20, S23).
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends! {
+    async fn s23_health_says_only_ok(app) {
+        let response = app.get("/health").await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({ "status": "ok" }));
+    }
+
+    async fn ready_checks_the_database(app) {
+        let response = app.get("/ready").await;
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        assert_leaks_nothing(&text);
+    }
+}
+
+#[tokio::test]
+async fn s20_every_response_carries_security_headers() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    for path in ["/health", "/nope", "/api/v1/nope"] {
+        let response = app.get(path).await;
+        let h = response.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "strict-origin-when-cross-origin");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+        assert!(
+            h["permissions-policy"]
+                .to_str()
+                .unwrap()
+                .contains("camera=()")
+        );
+        assert_eq!(h["x-xss-protection"], "0");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "HSTS only in production"
+        );
+        assert!(h.get("server").is_none());
+    }
+}
+
+#[tokio::test]
+async fn s20_hsts_in_production() {
+    let key = random_secret();
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("COPYTHAT_ENV", "production"), ("SECRET_KEY", &key)],
+    )
+    .await
+    .unwrap();
+    let response = app.get("/health").await;
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+}
+
+#[tokio::test]
+async fn s19_unknown_route_and_method_are_problem_json() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let body = assert_problem(app.get("/api/v1/does-not-exist").await, 404).await;
+    assert_eq!(body["type"], "about:blank");
+    assert_eq!(body["title"], "Not Found");
+
+    let response = app.client.delete(app.url("/health")).send().await.unwrap();
+    assert!(response.headers().get("allow").is_some());
+    assert_problem(response, 405).await;
+}
+
+#[tokio::test]
+async fn s20_safe_request_id_is_kept_and_unsafe_one_replaced() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "client-trace.42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-trace.42");
+    let body = assert_problem(response, 404).await;
+    assert_eq!(body["request_id"], "client-trace.42");
+
+    for unsafe_id in ["<script>alert(1)</script>", &"x".repeat(200), "a b"] {
+        let response = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", unsafe_id)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(id, unsafe_id);
+        assert!(id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+}
+
+#[tokio::test]
+async fn s21_cors_allows_configured_origins_only() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/projects"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("http://localhost:5173").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert_eq!(allowed.headers()["access-control-max-age"], "600");
+    assert!(
+        allowed
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+
+    let denied = preflight("https://evil.example").await.unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

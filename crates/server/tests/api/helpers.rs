@@ -1,0 +1,184 @@
+//! `spawn_app()` and friends: a fresh app per test, on SQLite or PostgreSQL.
+#![allow(dead_code)] // Shared by every test module; not each uses every helper.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use copythat_server::app::Application;
+use copythat_server::config::Config;
+use copythat_server::store::{self, DynStore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub store: DynStore,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A signing key generated for this test run only.
+pub fn random_secret() -> String {
+    String::from_utf8(
+        copythat_server::config::SecretKey::generate()
+            .expose()
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+pub const PG_ENV: &str = "COPYTHAT_TEST_DATABASE_URL";
+
+/// Starts the app on `backend` with the defaults a test wants plus `overrides`.
+/// Returns `None` (and says so) when the backend is PostgreSQL and no test database
+/// is configured.
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("COPYTHAT_BIND".into(), "127.0.0.1:0".into()),
+        ("DATABASE_URL".into(), sqlite_url.clone()),
+        ("COPYTHAT_LOG".into(), "warn".into()),
+    ]);
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_lookup(&|name| vars.get(name).cloned()).expect("test config");
+
+    let store: DynStore = match backend {
+        Backend::Sqlite => store::connect(&config.database_url).await.unwrap(),
+        Backend::Postgres => {
+            let Ok(url) = std::env::var(PG_ENV) else {
+                eprintln!("skipped: {PG_ENV} is not set, so this PostgreSQL test did not run");
+                return None;
+            };
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            store::connect_postgres_schema(&url, &schema)
+                .await
+                .expect("PostgreSQL test database reachable")
+        }
+    };
+    store.migrate().await.expect("migrations apply");
+
+    let app = Application::build_with_store(config, store.clone())
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    Some(TestApp {
+        addr,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        store,
+        _dir: dir,
+    })
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Declares each test twice, once per backend: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test]
+                async fn sqlite() {
+                    let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite)
+                        .await
+                        .unwrap();
+                    $body
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    let Some($app) =
+                        $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
+                    else {
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// Asserts a problem+json error with `status` and a request id; returns the body.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("x-request-id header");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert_eq!(body["request_id"], header_id.as_str());
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    assert_leaks_nothing(&body.to_string());
+    body
+}
+
+/// S19: nothing from the inside in a body.
+pub fn assert_leaks_nothing(text: &str) {
+    let lowered = text.to_ascii_lowercase();
+    for needle in [
+        "sqlx",
+        "sqlite",
+        "postgres",
+        "select ",
+        "insert ",
+        "panicked",
+        "/src/",
+        ".rs:",
+        "axum",
+        "tokio",
+        "hyper",
+        "serde",
+        "backtrace",
+        "/home/",
+        "/work/",
+        "/tmp/",
+    ] {
+        assert!(!lowered.contains(needle), "leaked {needle:?} in {text}");
+    }
+}

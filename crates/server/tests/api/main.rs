@@ -1,0 +1,7 @@
+//! Black-box tests: each spawns the real application on a random port with a fresh
+//! database and talks to it over HTTP, like any client would.
+
+mod helpers;
+
+mod binary;
+mod foundation;
