@@ -17,6 +17,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ApiError, render_problems};
 use crate::request_id::request_context;
@@ -28,11 +29,13 @@ use crate::store::DynStore;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
+    pub auth: Arc<Auth>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: DynStore) -> Self {
         Self {
+            auth: Auth::new(&config),
             config: Arc::new(config),
             store,
         }

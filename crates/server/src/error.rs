@@ -33,6 +33,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("unauthorized")]
     Unauthorized,
+    /// A failed login: one answer for an unknown email and a wrong password (S5).
+    #[error("invalid credentials")]
+    InvalidCredentials,
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("not found")]
@@ -67,7 +70,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -92,6 +95,10 @@ pub struct Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         let (detail, errors) = match self {
             Self::Internal(err) => {
                 // Logged inside the request span, so the line carries the request id.
@@ -100,6 +107,7 @@ impl IntoResponse for ApiError {
             }
             Self::Validation(errors) => ("the request has invalid fields".to_owned(), errors),
             Self::Unauthorized => ("authentication required".to_owned(), Vec::new()),
+            Self::InvalidCredentials => ("invalid email or password".to_owned(), Vec::new()),
             Self::NotFound => ("resource not found".to_owned(), Vec::new()),
             Self::TooManyRequests { .. } => ("rate limit exceeded".to_owned(), Vec::new()),
             Self::Unavailable => ("service unavailable".to_owned(), Vec::new()),
@@ -111,6 +119,11 @@ impl IntoResponse for ApiError {
             | Self::Unprocessable(d) => (d, Vec::new()),
         };
         let mut response = status.into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

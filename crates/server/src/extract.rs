@@ -96,6 +96,60 @@ fn clean_message(message: &str) -> String {
     cleaned
 }
 
+/// An `application/x-www-form-urlencoded` body (the OAuth2 password form).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/x-www-form-urlencoded".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge("the request body is too large".into())
+                }
+                _ => ApiError::BadRequest("the request body could not be read".into()),
+            }
+        })?;
+        parse_urlencoded(&bytes, "body").map(ApiForm)
+    }
+}
+
+fn parse_urlencoded<T: DeserializeOwned>(bytes: &[u8], whole: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let field = err.path().to_string();
+        let field = if field == "." {
+            whole.to_owned()
+        } else {
+            field
+        };
+        ApiError::Validation(vec![FieldError::new(
+            field,
+            clean_message(&err.into_inner().to_string()),
+        )])
+    })
+}
+
 /// A path parameter; a value that does not parse (say, an id that is not a UUID) cannot
 /// name an existing resource, so it answers 404 like any missing one.
 #[derive(Debug, Clone, Copy)]

@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -10,3 +13,4 @@ pub mod request_id;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
+pub mod validate;

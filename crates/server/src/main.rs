@@ -22,6 +22,26 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account (the only way to make the first admin).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Give the account the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +84,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("cannot open the database")?;
             store.migrate().await.context("migration failed")?;
             tracing::info!(backend = store.backend(), "migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    admin,
+                    password_stdin,
+                },
+        } => {
+            let config = load_config()?;
+            let id =
+                copythat_server::cli::create_user(&config, &email, admin, password_stdin).await?;
+            println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
     }

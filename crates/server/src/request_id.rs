@@ -22,6 +22,21 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ClientIp>()
+            .copied()
+            .unwrap_or(ClientIp(IpAddr::from([127, 0, 0, 1]))))
+    }
+}
+
 /// An incoming id is kept only if it is short and made of `[A-Za-z0-9._-]`, so it can
 /// go into logs and headers unescaped.
 pub fn is_safe_request_id(value: &str) -> bool {

@@ -53,6 +53,8 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the password hash and bumps `token_version`, so access tokens die (S4).
     async fn update_password(&self, id: Uuid, password_hash: &str) -> StoreResult<()>;
     async fn record_login(&self, id: Uuid) -> StoreResult<()>;
+    /// Kills every outstanding access token of the user (S4).
+    async fn bump_token_version(&self, id: Uuid) -> StoreResult<()>;
     /// Admin changes; bumps `token_version` whenever activity or roles change.
     async fn update_user_admin(
         &self,

@@ -91,6 +91,17 @@ macro_rules! shared_store_impl {
             Ok(())
         }
 
+        async fn bump_token_version(&self, id: Uuid) -> StoreResult<()> {
+            sqlx::query(
+                "UPDATE users SET token_version = token_version + 1, updated_at = $1 WHERE id = $2",
+            )
+            .bind(OffsetDateTime::now_utc())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
         async fn update_user_admin(
             &self,
             id: Uuid,

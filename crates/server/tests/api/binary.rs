@@ -139,3 +139,50 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     stream.read_to_string(&mut response)?;
     Ok(response)
 }
+
+#[tokio::test]
+async fn s9_first_admin_is_made_only_by_the_cli() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let create = |email: &str, password: &str, admin: bool| {
+        let mut cmd = copythat();
+        cmd.args(["user", "create", "--email", email, "--password-stdin"])
+            .env("DATABASE_URL", &db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if admin {
+            cmd.arg("--admin");
+        }
+        let mut child = cmd.spawn().unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let weak = create("root@example.com", "password", true);
+    assert!(!weak.status.success(), "a common password is refused");
+
+    let password = crate::helpers::random_password();
+    let made = create("Root@Example.com", &password, true);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let id = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+
+    let store =
+        copythat_server::store::connect(&copythat_server::config::ConnectionUrl::new(db.clone()))
+            .await
+            .unwrap();
+    let user = store
+        .find_user_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.id.to_string(), id);
+    assert!(user.is_admin());
+    assert!(user.password_hash.starts_with("$argon2id$"));
+    let again = create("root@example.com", &password, false);
+    assert!(!again.status.success(), "duplicate email refused");
+}

@@ -50,6 +50,138 @@ pub fn random_secret() -> String {
     .unwrap()
 }
 
+/// A signed-in account made for one test.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A fresh password for one test account.
+pub fn random_password() -> String {
+    format!("pw-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl TestApp {
+    pub async fn register(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/token"))
+            .form(&[("username", email), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            &serde_json::json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    /// Registers and logs in a new account.
+    pub async fn new_user(&self) -> TestUser {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let password = random_password();
+        let registered = self.register(&email, &password).await;
+        assert_eq!(registered.status(), 201);
+        let id = registered.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let tokens: serde_json::Value = self.login(&email, &password).await.json().await.unwrap();
+        TestUser {
+            id,
+            email,
+            password,
+            access: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A new account with the admin role, signed in after the promotion.
+    pub async fn new_admin(&self) -> TestUser {
+        use copythat_server::store::Role;
+        let user = self.new_user().await;
+        let id = uuid::Uuid::parse_str(&user.id).unwrap();
+        self.store
+            .update_user_admin(id, None, Some(&[Role::User, Role::Admin]))
+            .await
+            .unwrap();
+        let tokens: serde_json::Value = self
+            .login(&user.email, &user.password)
+            .await
+            .json()
+            .await
+            .unwrap();
+        TestUser {
+            access: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
+            ..user
+        }
+    }
+
+    /// A request with a bearer token.
+    pub fn bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// A request with an API key.
+    pub fn with_key(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("x-api-key", key)
+    }
+
+    /// Creates an API key for `user` with `scopes`; returns the create response body.
+    pub async fn new_api_key(&self, user: &TestUser, scopes: &[&str]) -> serde_json::Value {
+        let response = self
+            .bearer(reqwest::Method::POST, "/api/v1/auth/api-keys", &user.access)
+            .json(&serde_json::json!({ "name": "ci", "scopes": scopes }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// The audit log as an admin sees it.
+    pub async fn audit_events(&self) -> Vec<copythat_server::store::AuditEvent> {
+        let page = copythat_server::store::Page {
+            limit: 1000,
+            offset: 0,
+        };
+        self.store.list_audit_events(page).await.unwrap().0
+    }
+}
+
+/// One signing key for this test process, so tests can forge tokens with it.
+pub static TEST_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(random_secret);
+
 pub const PG_ENV: &str = "COPYTHAT_TEST_DATABASE_URL";
 
 /// Starts the app on `backend` with the defaults a test wants plus `overrides`.
@@ -104,30 +236,38 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 /// Declares each test twice, once per backend: `name::sqlite` and `name::postgres`.
+/// `async fn name(app, config = [("VAR", "value")]) { ... }` adds configuration.
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
+    ($(async fn $name:ident($app:ident $(, config = $cfg:expr)?) $body:block)*) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
 
-                #[tokio::test]
-                async fn sqlite() {
-                    let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite)
-                        .await
-                        .unwrap();
-                    $body
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    let Some($app) =
-                        $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
+                async fn run(backend: $crate::helpers::Backend) {
+                    #[allow(unused_mut)]
+                    let mut config: Vec<(String, String)> = vec![];
+                    $(config.extend(
+                        $cfg.iter().map(|(k, v): &(&str, String)| ((*k).to_owned(), v.clone())),
+                    );)?
+                    let pairs: Vec<(&str, &str)> =
+                        config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    let Some($app) = $crate::helpers::spawn_app_with(backend, &pairs).await
                     else {
                         return;
                     };
                     $body
+                }
+
+                #[tokio::test]
+                async fn sqlite() {
+                    run($crate::helpers::Backend::Sqlite).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    run($crate::helpers::Backend::Postgres).await;
                 }
             }
         )*

@@ -1,0 +1,36 @@
+//! Authentication: password hashing, JWTs with rotating refresh tokens, API keys, login
+//! throttling, and the `Principal` every protected handler takes (S1-S7).
+
+pub mod api_keys;
+pub mod password;
+pub mod principal;
+pub mod throttle;
+pub mod tokens;
+
+use std::sync::Arc;
+
+pub use principal::{Principal, Via};
+
+use crate::config::Config;
+
+/// The authentication services, built once from the configuration.
+pub struct Auth {
+    pub tokens: tokens::TokenIssuer,
+    pub passwords: password::Passwords,
+    pub throttle: throttle::LoginThrottle,
+}
+
+impl Auth {
+    pub fn new(config: &Config) -> Arc<Self> {
+        Arc::new(Self {
+            tokens: tokens::TokenIssuer::new(config),
+            passwords: password::Passwords::new(hashing_concurrency()),
+            throttle: throttle::LoginThrottle::new(config.login_per_minute),
+        })
+    }
+}
+
+/// Argon2 uses ~19 MiB and tens of milliseconds per hash: at most one per core at once.
+fn hashing_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}

@@ -1,0 +1,700 @@
+//! `/auth/*`: registration, login, refresh rotation, logout, the caller's profile,
+//! password change and API keys (S1-S7, S10, S24).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::audit::{ANONYMOUS, Audit, Outcome, RequestMeta, user_actor};
+use crate::auth::Principal;
+use crate::auth::api_keys;
+use crate::auth::password::check_policy;
+use crate::auth::tokens::{IssuedRefresh, TokenType, sha256_hex};
+use crate::error::ApiError;
+use crate::extract::{ApiForm, ApiJson, ApiPath, ApiQuery};
+use crate::request_id::ClientIp;
+use crate::store::{ApiKeyRecord, RefreshTokenRecord, Role, Scope, StoreError, User};
+use crate::validate::{self, Checks, Paging};
+
+/// Most API keys one account may hold at once.
+const MAX_API_KEYS_PER_USER: usize = 50;
+
+/// The public view of an account: never the hash, never the token version.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub is_active: bool,
+    pub roles: Vec<Role>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            full_name: u.full_name.clone(),
+            is_active: u.is_active,
+            roles: u.roles.0.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    email: String,
+    password: String,
+    full_name: Option<String>,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let mut checks = Checks::default();
+    let email = checks.check("email", validate::email(&body.email));
+    let full_name = checks.check(
+        "full_name",
+        validate::optional_text(body.full_name.as_deref(), validate::MAX_NAME_CHARS),
+    );
+    if let Some(email) = &email {
+        checks.check("password", check_policy(&body.password, email));
+    }
+    checks.finish()?;
+    let (Some(email), Some(full_name)) = (email, full_name) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
+    };
+
+    // Hash before looking at the email, so a taken address costs the same time.
+    let password_hash = state
+        .auth
+        .passwords
+        .hash(SecretString::from(body.password))
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    let user = User {
+        id: Uuid::now_v7(),
+        email,
+        password_hash,
+        full_name,
+        is_active: true,
+        is_verified: false,
+        roles: sqlx::types::Json(vec![Role::User]),
+        token_version: 0,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    };
+    let audit = Audit {
+        store: &state.store,
+        meta: &meta,
+    };
+    match state.store.insert_user(&user).await {
+        Ok(()) => {
+            audit
+                .record(
+                    &user_actor(user.id),
+                    "register",
+                    Some(user.id.to_string()),
+                    Outcome::Success,
+                    json!({}),
+                )
+                .await;
+            Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
+        }
+        Err(StoreError::Conflict) => {
+            audit
+                .record(
+                    ANONYMOUS,
+                    "register",
+                    None,
+                    Outcome::Failure,
+                    json!({ "reason": "email taken" }),
+                )
+                .await;
+            Err(ApiError::Conflict(
+                "an account cannot be created with this email".into(),
+            ))
+        }
+        Err(err) => Err(ApiError::internal(err)),
+    }
+}
+
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+/// The OAuth2 password form; the optional OAuth2 fields are accepted and checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenForm {
+    username: String,
+    password: String,
+    grant_type: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+}
+
+fn refresh_record(user_id: Uuid, issued: &IssuedRefresh) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        id: issued.id,
+        user_id,
+        family_id: issued.family_id,
+        token_hash: sha256_hex(&issued.token),
+        issued_at: issued.issued_at,
+        expires_at: issued.expires_at,
+        revoked_at: None,
+        replaced_by: None,
+    }
+}
+
+fn token_response(
+    state: &AppState,
+    user: &User,
+    refresh: IssuedRefresh,
+) -> Result<Response, ApiError> {
+    let access_token = state
+        .auth
+        .tokens
+        .issue_access(user)
+        .map_err(ApiError::internal)?;
+    Ok(Json(TokenResponse {
+        access_token,
+        refresh_token: refresh.token,
+        token_type: "bearer",
+        expires_in: state.auth.tokens.access_ttl_secs(),
+    })
+    .into_response())
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ClientIp(ip): ClientIp,
+    ApiForm(form): ApiForm<TokenForm>,
+) -> Result<Response, ApiError> {
+    if form.grant_type.as_deref().is_some_and(|g| g != "password") {
+        return Err(ApiError::field("grant_type", "must be \"password\""));
+    }
+    let _ = (&form.scope, &form.client_id);
+    let audit = Audit {
+        store: &state.store,
+        meta: &meta,
+    };
+    let account = form.username.trim().to_lowercase();
+    if let Err(locked) = state.auth.throttle.check(&account, ip) {
+        audit
+            .record(
+                ANONYMOUS,
+                "login",
+                None,
+                Outcome::Denied,
+                json!({ "reason": "locked out" }),
+            )
+            .await;
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: locked.retry_after.as_secs(),
+        });
+    }
+
+    let user = match validate::email(&account) {
+        Ok(email) => state
+            .store
+            .find_user_by_email(&email)
+            .await
+            .map_err(ApiError::internal)?,
+        Err(_) => None,
+    };
+    // An unknown account still pays for one verify (S5).
+    let matches = state
+        .auth
+        .passwords
+        .verify(
+            SecretString::from(form.password),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await?;
+
+    let user = match user {
+        Some(user) if matches && user.is_active => user,
+        other => {
+            let locked = state.auth.throttle.record_failure(&account, ip);
+            let reason = match &other {
+                None => "unknown account",
+                Some(u) if !u.is_active => "account disabled",
+                Some(_) => "wrong password",
+            };
+            audit
+                .record(
+                    ANONYMOUS,
+                    "login",
+                    other.as_ref().map(|u| u.id.to_string()),
+                    Outcome::Failure,
+                    json!({ "reason": reason }),
+                )
+                .await;
+            if locked {
+                audit
+                    .record(
+                        ANONYMOUS,
+                        "lockout",
+                        other.as_ref().map(|u| u.id.to_string()),
+                        Outcome::Denied,
+                        json!({ "reason": "too many failed logins" }),
+                    )
+                    .await;
+            }
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+
+    state.auth.throttle.record_success(&account, ip);
+    state
+        .store
+        .record_login(user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    let refresh = state
+        .auth
+        .tokens
+        .issue_refresh(&user, Uuid::new_v4())
+        .map_err(ApiError::internal)?;
+    state
+        .store
+        .insert_refresh_token(&refresh_record(user.id, &refresh))
+        .await
+        .map_err(ApiError::internal)?;
+    audit
+        .record(
+            &user_actor(user.id),
+            "login",
+            Some(user.id.to_string()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+    token_response(&state, &user, refresh)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let audit = Audit {
+        store: &state.store,
+        meta: &meta,
+    };
+    let claims = state
+        .auth
+        .tokens
+        .verify(&body.refresh_token, TokenType::Refresh)
+        .ok_or(ApiError::Unauthorized)?;
+    let record = state
+        .store
+        .find_refresh_token(&sha256_hex(&body.refresh_token))
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|r| r.user_id == claims.sub)
+        .ok_or(ApiError::Unauthorized)?;
+
+    if record.revoked_at.is_some() {
+        if record.replaced_by.is_some() {
+            return Err(refresh_reuse(&state, &audit, &record).await);
+        }
+        return Err(ApiError::Unauthorized);
+    }
+    if record.expires_at <= OffsetDateTime::now_utc() {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = state
+        .store
+        .find_user(record.user_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|u| u.is_active)
+        .ok_or(ApiError::Unauthorized)?;
+
+    let next = state
+        .auth
+        .tokens
+        .issue_refresh(&user, record.family_id)
+        .map_err(ApiError::internal)?;
+    let rotated = state
+        .store
+        .rotate_refresh_token(record.id, &refresh_record(user.id, &next))
+        .await
+        .map_err(ApiError::internal)?;
+    if !rotated {
+        // Another request used this token first: the same as a reuse.
+        return Err(refresh_reuse(&state, &audit, &record).await);
+    }
+    audit
+        .record(
+            &user_actor(user.id),
+            "token_refresh",
+            Some(user.id.to_string()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+    token_response(&state, &user, next)
+}
+
+/// S4: a rotated token came back. Whoever holds the family, it is compromised: revoke it.
+async fn refresh_reuse(
+    state: &AppState,
+    audit: &Audit<'_>,
+    record: &RefreshTokenRecord,
+) -> ApiError {
+    let revoked = state
+        .store
+        .revoke_refresh_family(record.family_id)
+        .await
+        .unwrap_or(0);
+    audit
+        .record(
+            &user_actor(record.user_id),
+            "refresh_reuse",
+            Some(record.user_id.to_string()),
+            Outcome::Denied,
+            json!({ "family_revoked": true, "tokens_revoked": revoked }),
+        )
+        .await;
+    ApiError::Unauthorized
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    let claims = state
+        .auth
+        .tokens
+        .verify(&body.refresh_token, TokenType::Refresh)
+        .filter(|c| c.sub == principal.user.id)
+        .ok_or(ApiError::Unauthorized)?;
+    let record = state
+        .store
+        .find_refresh_token(&sha256_hex(&body.refresh_token))
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|r| r.user_id == claims.sub)
+        .ok_or(ApiError::Unauthorized)?;
+    state
+        .store
+        .revoke_refresh_family(record.family_id)
+        .await
+        .map_err(ApiError::internal)?;
+    // Outstanding access tokens die too; other devices renew with their own refresh token.
+    state
+        .store
+        .bump_token_version(principal.user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    principal
+        .audit(&state.store)
+        .record(
+            &principal.actor(),
+            "logout",
+            Some(principal.user.id.to_string()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(principal: Principal) -> Json<UserView> {
+    Json(UserView::from(&principal.user))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    principal.require_session()?;
+    let user = &principal.user;
+    let audit = principal.audit(&state.store);
+    if let Err(locked) = state.auth.throttle.check(&user.email, ip) {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: locked.retry_after.as_secs(),
+        });
+    }
+    let current_ok = state
+        .auth
+        .passwords
+        .verify(
+            SecretString::from(body.current_password.clone()),
+            Some(user.password_hash.clone()),
+        )
+        .await?;
+    if !current_ok {
+        state.auth.throttle.record_failure(&user.email, ip);
+        audit
+            .record(
+                &principal.actor(),
+                "password_change",
+                Some(user.id.to_string()),
+                Outcome::Failure,
+                json!({ "reason": "wrong current password" }),
+            )
+            .await;
+        return Err(ApiError::field("current_password", "is incorrect"));
+    }
+    let mut checks = Checks::default();
+    checks.check(
+        "new_password",
+        check_policy(&body.new_password, &user.email),
+    );
+    if body.new_password == body.current_password {
+        checks.check::<()>("new_password", Err("must differ from the current password"));
+    }
+    checks.finish()?;
+
+    let hash = state
+        .auth
+        .passwords
+        .hash(SecretString::from(body.new_password))
+        .await?;
+    state
+        .store
+        .update_password(user.id, &hash)
+        .await
+        .map_err(ApiError::internal)?;
+    state
+        .store
+        .revoke_user_refresh_tokens(user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    audit
+        .record(
+            &principal.actor(),
+            "password_change",
+            Some(user.id.to_string()),
+            Outcome::Success,
+            json!({ "sessions_revoked": true }),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    name: String,
+    scopes: Vec<Scope>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Serialize)]
+pub struct CreatedApiKey {
+    id: Uuid,
+    name: String,
+    /// The full key: in this response only, never again.
+    key: String,
+    prefix: String,
+    scopes: Vec<Scope>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+pub struct ApiKeyView {
+    id: Uuid,
+    name: String,
+    prefix: String,
+    scopes: Vec<Scope>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<ApiKeyRecord> for ApiKeyView {
+    fn from(k: ApiKeyRecord) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            prefix: k.key_prefix,
+            scopes: k.scopes.0,
+            expires_at: k.expires_at,
+            last_used_at: k.last_used_at,
+            created_at: k.created_at,
+        }
+    }
+}
+
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateApiKey>,
+) -> Result<Response, ApiError> {
+    principal.require_session()?;
+    let now = OffsetDateTime::now_utc();
+    let mut checks = Checks::default();
+    let name = checks.check("name", validate::name(&body.name));
+    let mut scopes = body.scopes;
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        checks.check::<()>(
+            "scopes",
+            Err("must name at least one of read, write, delete"),
+        );
+    }
+    if body.expires_at.is_some_and(|at| at <= now) {
+        checks.check::<()>("expires_at", Err("must be in the future"));
+    }
+    checks.finish()?;
+    let Some(name) = name else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validated name missing"
+        )));
+    };
+    let held = state
+        .store
+        .list_api_keys(principal.user.id)
+        .await
+        .map_err(ApiError::internal)?
+        .len();
+    if held >= MAX_API_KEYS_PER_USER {
+        return Err(ApiError::Conflict(format!(
+            "an account may hold at most {MAX_API_KEYS_PER_USER} API keys; revoke one first"
+        )));
+    }
+
+    let generated = api_keys::generate();
+    let record = ApiKeyRecord {
+        id: Uuid::now_v7(),
+        user_id: principal.user.id,
+        name,
+        key_prefix: generated.prefix.clone(),
+        key_hash: generated.hash,
+        scopes: sqlx::types::Json(scopes.clone()),
+        is_active: true,
+        expires_at: body.expires_at,
+        last_used_at: None,
+        created_at: now,
+    };
+    state
+        .store
+        .insert_api_key(&record)
+        .await
+        .map_err(ApiError::internal)?;
+    principal
+        .audit(&state.store)
+        .record(
+            &principal.actor(),
+            "api_key_create",
+            Some(record.id.to_string()),
+            Outcome::Success,
+            json!({ "scopes": scopes, "prefix": record.key_prefix }),
+        )
+        .await;
+    let created = CreatedApiKey {
+        id: record.id,
+        name: record.name,
+        key: generated.key,
+        prefix: record.key_prefix,
+        scopes,
+        expires_at: record.expires_at,
+        created_at: record.created_at,
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+#[derive(Serialize)]
+pub struct ListResponse<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<ListResponse<ApiKeyView>>, ApiError> {
+    principal.require_session()?;
+    let page = paging.page()?;
+    let keys = state
+        .store
+        .list_api_keys(principal.user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    let total = keys.len() as i64;
+    let items = keys
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit as usize)
+        .map(ApiKeyView::from)
+        .collect();
+    Ok(Json(ListResponse { items, total }))
+}
+
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    principal.require_session()?;
+    let revoked = state
+        .store
+        .revoke_api_key(id, principal.user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    if !revoked {
+        return Err(ApiError::NotFound);
+    }
+    principal
+        .audit(&state.store)
+        .record(
+            &principal.actor(),
+            "api_key_revoke",
+            Some(id.to_string()),
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
