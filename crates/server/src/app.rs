@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::error::{ApiError, render_problems};
 use crate::request_id::request_context;
 use crate::routes;
+use crate::routes::colors::ExtractionPool;
 use crate::store::DynStore;
 
 /// Everything handlers share; cheap to clone.
@@ -30,12 +31,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub auth: Arc<Auth>,
+    pub extraction: Arc<ExtractionPool>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: DynStore) -> Self {
         Self {
             auth: Auth::new(&config),
+            extraction: Arc::new(ExtractionPool::new()),
             config: Arc::new(config),
             store,
         }

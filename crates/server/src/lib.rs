@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod intake;
 pub mod request_id;
 pub mod routes;
 pub mod store;

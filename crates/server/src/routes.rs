@@ -4,15 +4,24 @@
 
 pub mod admin;
 pub mod auth;
+pub mod colors;
 pub mod health;
+pub mod ownership;
+pub mod projects;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, on};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::app::{AppState, JSON_BODY_LIMIT};
+use crate::intake::MAX_BASE64_LEN;
+
+/// The extraction route's body limit: 14 MiB of base64 plus the JSON or multipart
+/// around it (S12). The image itself is held to its own limit while it is read.
+pub const EXTRACT_BODY_LIMIT: usize = MAX_BASE64_LEN + 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -43,13 +52,33 @@ impl RouteTable {
         }
     }
 
-    fn add<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
+    fn add<H, T>(self, method: Method, path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add_with_limit(method, path, access, JSON_BODY_LIMIT, handler)
+    }
+
+    /// Registers a route whose body may be at most `limit` bytes: a larger declared
+    /// length is refused with 413 before any of the body is read (S12).
+    fn add_with_limit<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        limit: usize,
+        handler: H,
+    ) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
-        self.router = self.router.route(path, on(filter, handler));
+        let route = on(filter, handler)
+            .layer(DefaultBodyLimit::max(limit))
+            .layer(RequestBodyLimitLayer::new(limit));
+        self.router = self.router.route(path, route);
         self.entries.push(RouteEntry {
             method,
             path,
@@ -112,7 +141,5 @@ pub fn route_table() -> Vec<RouteEntry> {
 }
 
 pub fn api_router() -> Router<AppState> {
-    table()
-        .router
-        .layer(RequestBodyLimitLayer::new(JSON_BODY_LIMIT))
+    table().router
 }

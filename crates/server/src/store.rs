@@ -81,6 +81,50 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_key(&self, id: Uuid, user_id: Uuid) -> StoreResult<bool>;
     async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
 
+    // Projects, sessions and colour tokens. `owned_*` are the one place ownership is
+    // checked (S8): the owner is part of the WHERE clause.
+    async fn insert_project(&self, project: &Project) -> StoreResult<()>;
+    async fn owned_project(&self, id: Uuid, owner: Owner) -> StoreResult<Option<Project>>;
+    async fn list_projects(&self, owner: Owner, page: Page) -> StoreResult<(Vec<Project>, i64)>;
+    async fn update_project(
+        &self,
+        id: Uuid,
+        change: &ProjectChange,
+    ) -> StoreResult<Option<Project>>;
+    async fn delete_project(&self, id: Uuid) -> StoreResult<bool>;
+    async fn insert_session(&self, session: &ExtractionSession) -> StoreResult<()>;
+    async fn owned_session(&self, id: Uuid, owner: Owner)
+    -> StoreResult<Option<ExtractionSession>>;
+    async fn list_sessions(
+        &self,
+        project_id: Uuid,
+        page: Page,
+    ) -> StoreResult<(Vec<ExtractionSession>, i64)>;
+    async fn delete_session(&self, id: Uuid) -> StoreResult<bool>;
+    /// Stores one extraction atomically: the new session (if any) and every token, after
+    /// the session's existing tokens. On any error nothing is stored.
+    async fn save_extraction(
+        &self,
+        new_session: Option<&ExtractionSession>,
+        tokens: &[ColorTokenRecord],
+    ) -> StoreResult<Vec<ColorTokenRecord>>;
+    async fn list_tokens(
+        &self,
+        project_id: Uuid,
+        session_id: Option<Uuid>,
+        page: Page,
+    ) -> StoreResult<(Vec<ColorTokenRecord>, i64)>;
+    async fn owned_token(&self, id: Uuid, owner: Owner) -> StoreResult<Option<ColorTokenRecord>>;
+    async fn update_token(
+        &self,
+        id: Uuid,
+        change: &TokenChange,
+    ) -> StoreResult<Option<ColorTokenRecord>>;
+    async fn delete_token(&self, id: Uuid) -> StoreResult<bool>;
+    /// Whether a resource exists at all, whoever owns it: used only to tell an ownership
+    /// denial from a missing id in the audit log, never in a response.
+    async fn resource_exists(&self, kind: ResourceKind, id: Uuid) -> StoreResult<bool>;
+
     // Audit events (S24).
     async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
     async fn list_audit_events(&self, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)>;

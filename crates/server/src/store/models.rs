@@ -90,3 +90,84 @@ pub struct Page {
     pub limit: i64,
     pub offset: i64,
 }
+
+/// Whose resources a lookup may return: one user's, or anyone's (admins, S8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Anyone,
+    User(Uuid),
+}
+
+impl Owner {
+    /// The owner filter as a bound parameter: `NULL` matches every owner.
+    pub fn filter(self) -> Option<Uuid> {
+        match self {
+            Self::Anyone => None,
+            Self::User(id) => Some(id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Project,
+    Session,
+    ColorToken,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Project {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExtractionSession {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: Option<String>,
+    /// `upload` or `url`.
+    pub source: String,
+    pub image_width: Option<i64>,
+    pub image_height: Option<i64>,
+    pub image_format: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ColorTokenRecord {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub session_id: Uuid,
+    /// Order within the session: by pixel share at extraction time.
+    pub position: i64,
+    pub hex: String,
+    pub rgb: Json<[u8; 3]>,
+    pub hsl: Json<[f64; 3]>,
+    pub oklch: Json<[f64; 3]>,
+    pub name: String,
+    pub share: f64,
+    pub confidence: f64,
+    pub role: Option<String>,
+    pub contrast_white: f64,
+    pub contrast_black: f64,
+    pub created_at: OffsetDateTime,
+}
+
+/// A change to a colour token; `role: Some(None)` clears the role.
+#[derive(Debug, Clone, Default)]
+pub struct TokenChange {
+    pub role: Option<Option<String>>,
+    pub name: Option<String>,
+}
+
+/// A change to a project; `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectChange {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+}

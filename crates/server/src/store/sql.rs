@@ -264,6 +264,262 @@ macro_rules! shared_store_impl {
             Ok(())
         }
 
+        async fn insert_project(&self, p: &Project) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(p.id)
+            .bind(p.owner_id)
+            .bind(&p.name)
+            .bind(&p.description)
+            .bind(p.created_at)
+            .bind(p.updated_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn owned_project(&self, id: Uuid, owner: Owner) -> StoreResult<Option<Project>> {
+            Ok(sqlx::query_as::<_, Project>(
+                "SELECT * FROM projects WHERE id = $1 AND ($2 IS NULL OR owner_id = $2)",
+            )
+            .bind(id)
+            .bind(owner.filter())
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn list_projects(
+            &self,
+            owner: Owner,
+            page: Page,
+        ) -> StoreResult<(Vec<Project>, i64)> {
+            let items = sqlx::query_as::<_, Project>(
+                "SELECT * FROM projects WHERE ($1 IS NULL OR owner_id = $1)
+                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+            )
+            .bind(owner.filter())
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await?;
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE ($1 IS NULL OR owner_id = $1)")
+                    .bind(owner.filter())
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok((items, total))
+        }
+
+        async fn update_project(
+            &self,
+            id: Uuid,
+            change: &ProjectChange,
+        ) -> StoreResult<Option<Project>> {
+            Ok(sqlx::query_as::<_, Project>(
+                "UPDATE projects SET name = COALESCE($1, name),
+                    description = CASE WHEN $2 THEN $3 ELSE description END, updated_at = $4
+                 WHERE id = $5 RETURNING *",
+            )
+            .bind(&change.name)
+            .bind(change.description.is_some())
+            .bind(change.description.clone().flatten())
+            .bind(OffsetDateTime::now_utc())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn delete_project(&self, id: Uuid) -> StoreResult<bool> {
+            Ok(sqlx::query("DELETE FROM projects WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1)
+        }
+
+        async fn insert_session(&self, s: &ExtractionSession) -> StoreResult<()> {
+            insert_session(&self.pool, s).await
+        }
+
+        async fn owned_session(
+            &self,
+            id: Uuid,
+            owner: Owner,
+        ) -> StoreResult<Option<ExtractionSession>> {
+            Ok(sqlx::query_as::<_, ExtractionSession>(
+                "SELECT s.* FROM extraction_sessions s JOIN projects p ON p.id = s.project_id
+                 WHERE s.id = $1 AND ($2 IS NULL OR p.owner_id = $2)",
+            )
+            .bind(id)
+            .bind(owner.filter())
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn list_sessions(
+            &self,
+            project_id: Uuid,
+            page: Page,
+        ) -> StoreResult<(Vec<ExtractionSession>, i64)> {
+            let items = sqlx::query_as::<_, ExtractionSession>(
+                "SELECT * FROM extraction_sessions WHERE project_id = $1
+                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+            )
+            .bind(project_id)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await?;
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM extraction_sessions WHERE project_id = $1")
+                    .bind(project_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok((items, total))
+        }
+
+        async fn delete_session(&self, id: Uuid) -> StoreResult<bool> {
+            Ok(sqlx::query("DELETE FROM extraction_sessions WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1)
+        }
+
+        async fn save_extraction(
+            &self,
+            new_session: Option<&ExtractionSession>,
+            tokens: &[ColorTokenRecord],
+        ) -> StoreResult<Vec<ColorTokenRecord>> {
+            let mut tx = self.pool.begin().await?;
+            if let Some(session) = new_session {
+                insert_session(&mut *tx, session).await?;
+            }
+            let mut saved = Vec::with_capacity(tokens.len());
+            if let Some(first) = tokens.first() {
+                let next: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(position) + 1, 0) FROM color_tokens WHERE session_id = $1",
+                )
+                .bind(first.session_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                for (i, token) in tokens.iter().enumerate() {
+                    let mut token = token.clone();
+                    token.position = next + i as i64;
+                    sqlx::query(
+                        "INSERT INTO color_tokens (id, project_id, session_id, position, hex, rgb,
+                            hsl, oklch, name, share, confidence, role, contrast_white,
+                            contrast_black, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    )
+                    .bind(token.id)
+                    .bind(token.project_id)
+                    .bind(token.session_id)
+                    .bind(token.position)
+                    .bind(&token.hex)
+                    .bind(&token.rgb)
+                    .bind(&token.hsl)
+                    .bind(&token.oklch)
+                    .bind(&token.name)
+                    .bind(token.share)
+                    .bind(token.confidence)
+                    .bind(&token.role)
+                    .bind(token.contrast_white)
+                    .bind(token.contrast_black)
+                    .bind(token.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    saved.push(token);
+                }
+            }
+            tx.commit().await?;
+            Ok(saved)
+        }
+
+        async fn list_tokens(
+            &self,
+            project_id: Uuid,
+            session_id: Option<Uuid>,
+            page: Page,
+        ) -> StoreResult<(Vec<ColorTokenRecord>, i64)> {
+            let items = sqlx::query_as::<_, ColorTokenRecord>(
+                "SELECT * FROM color_tokens WHERE project_id = $1
+                    AND ($2 IS NULL OR session_id = $2)
+                 ORDER BY created_at, session_id, position LIMIT $3 OFFSET $4",
+            )
+            .bind(project_id)
+            .bind(session_id)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM color_tokens WHERE project_id = $1
+                    AND ($2 IS NULL OR session_id = $2)",
+            )
+            .bind(project_id)
+            .bind(session_id)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok((items, total))
+        }
+
+        async fn owned_token(
+            &self,
+            id: Uuid,
+            owner: Owner,
+        ) -> StoreResult<Option<ColorTokenRecord>> {
+            Ok(sqlx::query_as::<_, ColorTokenRecord>(
+                "SELECT t.* FROM color_tokens t JOIN projects p ON p.id = t.project_id
+                 WHERE t.id = $1 AND ($2 IS NULL OR p.owner_id = $2)",
+            )
+            .bind(id)
+            .bind(owner.filter())
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn update_token(
+            &self,
+            id: Uuid,
+            change: &TokenChange,
+        ) -> StoreResult<Option<ColorTokenRecord>> {
+            Ok(sqlx::query_as::<_, ColorTokenRecord>(
+                "UPDATE color_tokens SET role = CASE WHEN $1 THEN $2 ELSE role END,
+                    name = COALESCE($3, name)
+                 WHERE id = $4 RETURNING *",
+            )
+            .bind(change.role.is_some())
+            .bind(change.role.clone().flatten())
+            .bind(&change.name)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn delete_token(&self, id: Uuid) -> StoreResult<bool> {
+            Ok(sqlx::query("DELETE FROM color_tokens WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1)
+        }
+
+        async fn resource_exists(&self, kind: ResourceKind, id: Uuid) -> StoreResult<bool> {
+            let sql = match kind {
+                ResourceKind::Project => "SELECT COUNT(*) FROM projects WHERE id = $1",
+                ResourceKind::Session => "SELECT COUNT(*) FROM extraction_sessions WHERE id = $1",
+                ResourceKind::ColorToken => "SELECT COUNT(*) FROM color_tokens WHERE id = $1",
+            };
+            let count: i64 = sqlx::query_scalar(sql).bind(id).fetch_one(&self.pool).await?;
+            Ok(count > 0)
+        }
+
         async fn insert_audit_event(&self, e: &AuditEvent) -> StoreResult<()> {
             sqlx::query(
                 "INSERT INTO audit_events (id, at, request_id, actor, ip, action, target, outcome,
@@ -321,6 +577,28 @@ macro_rules! shared_helpers {
             .bind(t.expires_at)
             .bind(t.revoked_at)
             .bind(t.replaced_by)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        async fn insert_session<'e, E>(executor: E, s: &ExtractionSession) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO extraction_sessions (id, project_id, name, source, image_width,
+                    image_height, image_format, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(s.id)
+            .bind(s.project_id)
+            .bind(&s.name)
+            .bind(&s.source)
+            .bind(s.image_width)
+            .bind(s.image_height)
+            .bind(s.image_format.as_deref())
+            .bind(s.created_at)
             .execute(executor)
             .await?;
             Ok(())

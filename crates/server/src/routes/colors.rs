@@ -1,0 +1,604 @@
+//! Colour extraction and the colour tokens it stores: extract from an upload or base64,
+//! list, curate (role, name), delete, and export (S8, S11-S13, S18, S24).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use copythat_core::Role as TokenRole;
+use copythat_core::{ColorToken, ExportFormat, ExportToken, WcagFlags};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::auth::ListResponse;
+use super::ownership;
+use super::projects::{ImageView, nullable};
+use crate::app::AppState;
+use crate::audit::Outcome;
+use crate::auth::Principal;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, is_json_content_type, parse_json};
+use crate::intake::{Base64Error, decode_base64};
+use crate::store::{ColorTokenRecord, ExtractionSession, Page, TokenChange};
+use crate::validate::{self, Checks, Paging};
+
+pub const DEFAULT_MAX_COLORS: i64 = 8;
+/// How long an extraction waits for a CPU slot before the client is told to retry (S18).
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Most tokens one export reads.
+const EXPORT_MAX_TOKENS: i64 = 5000;
+const MAX_TEXT_FIELD: usize = 128;
+
+/// Decoding and quantization slots, one per core, shared by every request (S18).
+pub struct ExtractionPool {
+    permits: Arc<Semaphore>,
+}
+
+impl ExtractionPool {
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Unavailable)?
+            .map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
+}
+
+impl Default for ExtractionPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A stored colour token as clients see it.
+#[derive(Serialize)]
+pub struct ColorView {
+    id: Uuid,
+    project_id: Uuid,
+    session_id: Uuid,
+    hex: String,
+    rgb: [u8; 3],
+    hsl: [f64; 3],
+    oklch: [f64; 3],
+    name: String,
+    share: f64,
+    confidence: f64,
+    role: Option<String>,
+    contrast_white: f64,
+    contrast_black: f64,
+    wcag: WcagFlags,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<ColorTokenRecord> for ColorView {
+    fn from(t: ColorTokenRecord) -> Self {
+        Self {
+            wcag: WcagFlags::from_ratios(t.contrast_white, t.contrast_black),
+            id: t.id,
+            project_id: t.project_id,
+            session_id: t.session_id,
+            hex: t.hex,
+            rgb: t.rgb.0,
+            hsl: t.hsl.0,
+            oklch: t.oklch.0,
+            name: t.name,
+            share: t.share,
+            confidence: t.confidence,
+            role: t.role,
+            contrast_white: t.contrast_white,
+            contrast_black: t.contrast_black,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// The JSON form of an extraction request. `image_base64` borrows from the body when it
+/// has no escapes, so a 14 MiB upload is not copied before it is decoded.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtractJson<'a> {
+    project_id: Uuid,
+    session_id: Option<Uuid>,
+    image_url: Option<String>,
+    #[serde(borrow)]
+    image_base64: Option<std::borrow::Cow<'a, str>>,
+    max_colors: Option<i64>,
+}
+
+/// A parsed extraction request, whatever its encoding.
+struct ExtractInput {
+    project_id: Uuid,
+    session_id: Option<Uuid>,
+    max_colors: usize,
+    image: Vec<u8>,
+}
+
+fn max_colors(value: Option<i64>) -> Result<usize, ApiError> {
+    match value.unwrap_or(DEFAULT_MAX_COLORS) {
+        n @ 1..=50 => Ok(n as usize),
+        _ => Err(ApiError::field("max_colors", "must be between 1 and 50")),
+    }
+}
+
+fn base64_error(err: Base64Error) -> ApiError {
+    match err {
+        Base64Error::TooLarge => ApiError::PayloadTooLarge(
+            "image_base64 decodes to more than the image size limit".into(),
+        ),
+        other => ApiError::field("image_base64", other.to_string()),
+    }
+}
+
+fn from_json(bytes: &[u8], max_image_bytes: usize) -> Result<ExtractInput, ApiError> {
+    let body: ExtractJson<'_> = parse_json(bytes)?;
+    let max_colors = max_colors(body.max_colors)?;
+    let image = match (&body.image_url, &body.image_base64) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "image_base64",
+                "give exactly one of image_url and image_base64",
+            )]));
+        }
+        // Fetching by URL arrives with the SSRF-safe fetcher (S14); until then nothing
+        // is ever fetched.
+        (Some(_), None) => {
+            return Err(ApiError::field(
+                "image_url",
+                "fetching images by URL is not available yet; send image_base64 or a multipart upload",
+            ));
+        }
+        (None, Some(text)) => decode_base64(text, max_image_bytes).map_err(base64_error)?,
+    };
+    Ok(ExtractInput {
+        project_id: body.project_id,
+        session_id: body.session_id,
+        max_colors,
+        image,
+    })
+}
+
+async fn text_field(field: axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let bytes = read_limited(field, MAX_TEXT_FIELD, &name).await?;
+    String::from_utf8(bytes).map_err(|_| ApiError::field(&name, "must be UTF-8 text"))
+}
+
+/// Reads a multipart field chunk by chunk, refusing it as soon as it passes `limit`.
+async fn read_limited(
+    mut field: axum::extract::multipart::Field<'_>,
+    limit: usize,
+    name: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let mut data = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if data.len() + chunk.len() > limit {
+            return Err(if name == "image" {
+                ApiError::PayloadTooLarge("the image is larger than the upload limit".into())
+            } else {
+                ApiError::field(name, "is too long")
+            });
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(data)
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    match err.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("the request body is too large".into())
+        }
+        _ => ApiError::BadRequest("the multipart body is malformed".into()),
+    }
+}
+
+async fn from_multipart(mut form: Multipart, max_image_bytes: usize) -> Result<ExtractInput, ApiError> {
+    let mut project_id = None;
+    let mut session_id = None;
+    let mut max = None;
+    let mut image = None;
+    let parse_uuid = |field: &str, text: &str| {
+        Uuid::parse_str(text.trim()).map_err(|_| ApiError::field(field, "must be a UUID"))
+    };
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let duplicate = || ApiError::field(&name, "appears more than once");
+        match name.as_str() {
+            "image" => {
+                if image.is_some() {
+                    return Err(duplicate());
+                }
+                image = Some(read_limited(field, max_image_bytes, "image").await?);
+            }
+            "project_id" if project_id.is_none() => {
+                project_id = Some(parse_uuid("project_id", &text_field(field).await?)?);
+            }
+            "session_id" if session_id.is_none() => {
+                let text = text_field(field).await?;
+                if !text.trim().is_empty() {
+                    session_id = Some(parse_uuid("session_id", &text)?);
+                }
+            }
+            "max_colors" if max.is_none() => {
+                let text = text_field(field).await?;
+                let n = text
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::field("max_colors", "must be between 1 and 50"))?;
+                max = Some(n);
+            }
+            "project_id" | "session_id" | "max_colors" => return Err(duplicate()),
+            _ => return Err(ApiError::field(&name, "unknown field")),
+        }
+    }
+    let mut checks = Checks::default();
+    if project_id.is_none() {
+        checks.check::<()>("project_id", Err("is required"));
+    }
+    if image.as_ref().is_none_or(Vec::is_empty) {
+        checks.check::<()>("image", Err("a non-empty image file is required"));
+    }
+    checks.finish()?;
+    Ok(ExtractInput {
+        project_id: project_id.unwrap_or_default(),
+        session_id,
+        max_colors: max_colors(max)?,
+        image: image.unwrap_or_default(),
+    })
+}
+
+fn engine_error(err: copythat_core::Error) -> ApiError {
+    use copythat_core::Error;
+    match err {
+        Error::UnsupportedFormat { .. } => ApiError::UnsupportedMediaType(
+            "unsupported image format: send PNG, JPEG, WebP or GIF".into(),
+        ),
+        Error::TooLarge { reason } => ApiError::PayloadTooLarge(format!("image too large: {reason}")),
+        Error::InvalidMaxColors(_) => ApiError::field("max_colors", "must be between 1 and 50"),
+        Error::Corrupt { .. } => {
+            ApiError::Unprocessable("the image is corrupt or truncated and cannot be decoded".into())
+        }
+        _ => ApiError::Unprocessable("the image cannot be processed".into()),
+    }
+}
+
+#[derive(Serialize)]
+struct ExtractResponse {
+    session_id: Uuid,
+    colors: Vec<ColorView>,
+    image: ImageView,
+}
+
+/// `POST /colors/extract`: JSON with `image_base64`, or a multipart upload.
+pub async fn extract_colors(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let max_image_bytes = state.config.max_image_bytes;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let input = if is_json_content_type(request.headers()) {
+        let bytes = Bytes::from_request(request, &state)
+            .await
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge("the request body is too large".into())
+                }
+                _ => ApiError::BadRequest("the request body could not be read".into()),
+            })?;
+        from_json(&bytes, max_image_bytes)?
+    } else if content_type.starts_with("multipart/form-data") {
+        let form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|_| ApiError::BadRequest("the multipart body is malformed".into()))?;
+        from_multipart(form, max_image_bytes).await?
+    } else {
+        return Err(ApiError::UnsupportedMediaType(
+            "send application/json with image_base64, or multipart/form-data with an image file"
+                .into(),
+        ));
+    };
+
+    let project = ownership::project(&state, &principal, input.project_id).await?;
+    let existing_session = match input.session_id {
+        Some(id) => {
+            let session = ownership::session(&state, &principal, id).await?;
+            if session.project_id != project.id {
+                return Err(ApiError::field(
+                    "session_id",
+                    "belongs to another project",
+                ));
+            }
+            Some(session)
+        }
+        None => None,
+    };
+
+    let limits = copythat_core::Limits {
+        max_bytes: max_image_bytes,
+        max_pixels: state.config.max_image_pixels,
+        ..copythat_core::Limits::default()
+    };
+    let max_colors = input.max_colors;
+    let image = input.image;
+    let started = std::time::Instant::now();
+    let (width, height, format, palette) = state
+        .extraction
+        .run(move || {
+            copythat_core::extract(&image, &limits, max_colors)
+                .map(|(img, palette)| (img.width, img.height, img.format, palette))
+        })
+        .await?
+        .map_err(engine_error)?;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+
+    let now = OffsetDateTime::now_utc();
+    let new_session = match &existing_session {
+        Some(_) => None,
+        None => Some(ExtractionSession {
+            id: Uuid::now_v7(),
+            project_id: project.id,
+            name: None,
+            source: "upload".into(),
+            image_width: Some(i64::from(width)),
+            image_height: Some(i64::from(height)),
+            image_format: Some(format.as_str().to_owned()),
+            created_at: now,
+        }),
+    };
+    let session_id = existing_session
+        .as_ref()
+        .or(new_session.as_ref())
+        .map(|s| s.id)
+        .unwrap_or_default();
+    let records: Vec<ColorTokenRecord> = palette
+        .colors
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| record_of(c, project.id, session_id, i as i64, now))
+        .collect();
+    let saved = state
+        .store
+        .save_extraction(new_session.as_ref(), &records)
+        .await
+        .map_err(ApiError::internal)?;
+
+    principal
+        .audit(&state.store)
+        .record(
+            &principal.actor(),
+            "extraction",
+            Some(format!("session:{session_id}")),
+            Outcome::Success,
+            json!({
+                "project_id": project.id,
+                "colors": saved.len(),
+                "width": width,
+                "height": height,
+                "format": format.as_str(),
+                "millis": elapsed_ms,
+            }),
+        )
+        .await;
+    let response = ExtractResponse {
+        session_id,
+        colors: saved.into_iter().map(ColorView::from).collect(),
+        image: ImageView {
+            width: i64::from(width),
+            height: i64::from(height),
+            format: format.as_str().to_owned(),
+        },
+    };
+    Ok((StatusCode::CREATED, Json(response)).into_response())
+}
+
+fn record_of(
+    c: ColorToken,
+    project_id: Uuid,
+    session_id: Uuid,
+    position: i64,
+    now: OffsetDateTime,
+) -> ColorTokenRecord {
+    ColorTokenRecord {
+        id: Uuid::now_v7(),
+        project_id,
+        session_id,
+        position,
+        hex: c.hex,
+        rgb: sqlx::types::Json(c.rgb),
+        hsl: sqlx::types::Json(c.hsl),
+        oklch: sqlx::types::Json(c.oklch),
+        name: c.name,
+        share: c.share,
+        confidence: c.confidence,
+        role: c.role.map(|r| r.as_str().to_owned()),
+        contrast_white: c.contrast_white,
+        contrast_black: c.contrast_black,
+        created_at: now,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColorQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    session_id: Option<Uuid>,
+}
+
+pub async fn list_project_colors(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<ColorQuery>,
+) -> Result<Json<ListResponse<ColorView>>, ApiError> {
+    let project = ownership::project(&state, &principal, project_id).await?;
+    let page = Paging {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .page()?;
+    let (items, total) = state
+        .store
+        .list_tokens(project.id, query.session_id, page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(ListResponse {
+        items: items.into_iter().map(ColorView::from).collect(),
+        total,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateColor {
+    #[serde(default, deserialize_with = "nullable")]
+    role: Option<Option<String>>,
+    name: Option<String>,
+}
+
+fn parse_role(raw: &str) -> Result<String, &'static str> {
+    TokenRole::from_str(raw.trim())
+        .map(|r| r.as_str().to_owned())
+        .map_err(|_| {
+            "must be one of primary, secondary, accent, success, error, warning, info, background, surface, text"
+        })
+}
+
+pub async fn update_color(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<UpdateColor>,
+) -> Result<Json<ColorView>, ApiError> {
+    let token = ownership::color_token(&state, &principal, id).await?;
+    let mut checks = Checks::default();
+    let role = match &body.role {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => checks.check("role", parse_role(raw)).map(Some),
+    };
+    let name = match &body.name {
+        Some(raw) => checks.check("name", validate::name(raw)),
+        None => None,
+    };
+    checks.finish()?;
+    let updated = state
+        .store
+        .update_token(token.id, &TokenChange { role, name })
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(ColorView::from(updated)))
+}
+
+pub async fn delete_color(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let token = ownership::color_token(&state, &principal, id).await?;
+    state
+        .store
+        .delete_token(token.id)
+        .await
+        .map_err(ApiError::internal)?;
+    principal
+        .audit(&state.store)
+        .record(
+            &principal.actor(),
+            "color_delete",
+            Some(format!("color:{}", token.id)),
+            Outcome::Success,
+            json!({ "project_id": token.project_id }),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    format: String,
+}
+
+/// `GET /projects/{id}/export?format=...`: the project's tokens as a file.
+pub async fn export_project(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let project = ownership::project(&state, &principal, project_id).await?;
+    let format = ExportFormat::from_str(query.format.trim()).map_err(|_| {
+        ApiError::field(
+            "format",
+            "must be one of dtcg, css, scss, tailwind, style-dictionary",
+        )
+    })?;
+    let page = Page {
+        limit: EXPORT_MAX_TOKENS,
+        offset: 0,
+    };
+    let (records, _) = state
+        .store
+        .list_tokens(project.id, None, page)
+        .await
+        .map_err(ApiError::internal)?;
+    let tokens: Vec<ExportToken> = records
+        .into_iter()
+        .map(|t| ExportToken {
+            role: t.role.as_deref().and_then(|r| TokenRole::from_str(r).ok()),
+            name: t.name,
+            hex: t.hex,
+        })
+        .collect();
+    let body = copythat_core::export(format, &project.name, &tokens);
+    let stem = match copythat_core::export::slug(&project.name) {
+        s if s.is_empty() => "tokens".to_owned(),
+        s => s,
+    };
+    let filename = format!("{stem}.{}", format.file_extension());
+    let content_type = format!("{}; charset=utf-8", format.content_type());
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).map_err(ApiError::internal)?,
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+            .map_err(ApiError::internal)?,
+    );
+    Ok(response)
+}
