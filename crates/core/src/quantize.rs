@@ -1,0 +1,370 @@
+//! Pixels -> weighted palette: one pass into an sRGB histogram, then k-means in OKLab over the bins.
+//! Cost grows with the pixel count once; everything after the pass works on at most 32768 bins.
+
+use crate::Error;
+use crate::color::{
+    Oklab, annotate, linear_to_oklab, oklab_to_rgb, rgb_to_oklab, srgb_f64_to_linear,
+};
+use crate::image::DecodedImage;
+use crate::roles::assign_roles;
+use crate::tokens::Palette;
+
+/// Largest palette a caller may ask for.
+pub const MAX_COLORS: usize = 50;
+
+/// Bits kept per channel for binning. Five bits (32768 bins) keep the bin table in cache;
+/// because each bin keeps the exact sum of its pixels, flat colours lose nothing.
+const BITS: u32 = 5;
+const SHIFT: u32 = 8 - BITS;
+const BINS: usize = 1 << (3 * BITS);
+
+/// Centroids closer than this in OKLab are one colour to the eye (about one just-noticeable
+/// difference), so they are merged: a palette should not offer #ffffff and #fefefe.
+const MERGE_DISTANCE: f64 = 0.02;
+
+/// Lloyd refinement stops when no bin changes cluster, or after this many rounds.
+const MAX_ITERATIONS: usize = 60;
+
+/// Fixed seed of the k-means++ sampler: same input, same palette, on every machine.
+const SEED: u64 = 0x00C0_FFEE_D00D_F00D;
+
+pub(crate) fn check_max_colors(max_colors: usize) -> Result<(), Error> {
+    if (1..=MAX_COLORS).contains(&max_colors) {
+        Ok(())
+    } else {
+        Err(Error::InvalidMaxColors(max_colors))
+    }
+}
+
+/// One weighted point of the histogram: the mean colour of a bin, in OKLab.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    lab: Oklab,
+    weight: f64,
+}
+
+/// Sum of pixels per 5-bit-per-channel bin. Fully transparent pixels are skipped: they
+/// have no visible colour.
+fn histogram(rgba: &[u8]) -> Vec<Point> {
+    // [count, sum r, sum g, sum b]; u64 so 40 MP of white cannot overflow.
+    let mut bins = vec![[0u64; 4]; BINS];
+    for px in rgba.chunks_exact(4) {
+        if px[3] == 0 {
+            continue;
+        }
+        let idx = ((px[0] as usize >> SHIFT) << (2 * BITS))
+            | ((px[1] as usize >> SHIFT) << BITS)
+            | (px[2] as usize >> SHIFT);
+        let bin = &mut bins[idx];
+        bin[0] += 1;
+        bin[1] += u64::from(px[0]);
+        bin[2] += u64::from(px[1]);
+        bin[3] += u64::from(px[2]);
+    }
+    bins.iter()
+        .filter(|b| b[0] > 0)
+        .map(|&[n, r, g, b]| {
+            let nf = n as f64;
+            let lab = if r % n == 0 && g % n == 0 && b % n == 0 {
+                // A bin holding one exact colour (flat UI areas): convert it exactly.
+                rgb_to_oklab([(r / n) as u8, (g / n) as u8, (b / n) as u8])
+            } else {
+                linear_to_oklab(
+                    srgb_f64_to_linear(r as f64 / nf),
+                    srgb_f64_to_linear(g as f64 / nf),
+                    srgb_f64_to_linear(b as f64 / nf),
+                )
+            };
+            Point { lab, weight: nf }
+        })
+        .collect()
+}
+
+/// SplitMix64: tiny, fixed, and identical everywhere (no dependency on a rand version).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn nearest(centers: &[Oklab], p: Oklab) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (i, c) in centers.iter().enumerate() {
+        let d = c.distance_sq(p);
+        // Strict `<`: ties go to the lower index, deterministically.
+        if d < best.1 {
+            best = (i, d);
+        }
+    }
+    best
+}
+
+/// Pick the index whose cumulative weight first exceeds `target` (weights >= 0).
+fn sample_index(weights: &[f64], total: f64, rng: &mut SplitMix) -> usize {
+    let target = rng.next_f64() * total;
+    let mut acc = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        acc += w;
+        if acc > target {
+            return i;
+        }
+    }
+    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0)
+}
+
+/// Greedy k-means++ seeding over weighted points: the first centre is the heaviest bin,
+/// each next one the best of a few D²-weighted candidates. A small but distant colour
+/// (a brand accent on a white page) carries a large weight x distance² and gets a seed.
+fn seed(points: &[Point], k: usize) -> Vec<Oklab> {
+    let mut rng = SplitMix(SEED);
+    let first = points.iter().enumerate().fold(0, |best, (i, p)| {
+        if p.weight > points[best].weight {
+            i
+        } else {
+            best
+        }
+    });
+    let mut centers = vec![points[first].lab];
+    let mut d2: Vec<f64> = points
+        .iter()
+        .map(|p| p.lab.distance_sq(centers[0]))
+        .collect();
+    let candidates = 2 + (k as f64).ln().floor() as usize;
+    let mut cost = vec![0.0; points.len()];
+    while centers.len() < k {
+        for ((c, p), d) in cost.iter_mut().zip(points).zip(&d2) {
+            *c = p.weight * d;
+        }
+        let total: f64 = cost.iter().sum();
+        // Everything already sits within merge distance of a centre: no new colour exists.
+        let spread = points
+            .iter()
+            .zip(&d2)
+            .any(|(_, &d)| d > MERGE_DISTANCE * MERGE_DISTANCE);
+        if total <= 0.0 || !spread {
+            break;
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for _ in 0..candidates {
+            let idx = sample_index(&cost, total, &mut rng);
+            let cand = points[idx].lab;
+            let potential: f64 = points
+                .iter()
+                .zip(&d2)
+                .map(|(p, &d)| p.weight * d.min(p.lab.distance_sq(cand)))
+                .sum();
+            if best.is_none_or(|(_, b)| potential < b) {
+                best = Some((idx, potential));
+            }
+        }
+        let Some((idx, _)) = best else { break };
+        let c = points[idx].lab;
+        for (d, p) in d2.iter_mut().zip(points) {
+            *d = d.min(p.lab.distance_sq(c));
+        }
+        centers.push(c);
+    }
+    centers
+}
+
+/// Weighted Lloyd iterations over the bins. Sums run in bin order, so the result does
+/// not depend on threads or hashing.
+fn refine(points: &[Point], centers: &mut Vec<Oklab>, max_iter: usize) -> Vec<usize> {
+    let mut assign = vec![usize::MAX; points.len()];
+    for _ in 0..max_iter {
+        let mut changed = false;
+        let mut sums = vec![[0.0f64; 4]; centers.len()];
+        for (a, p) in assign.iter_mut().zip(points) {
+            let (i, _) = nearest(centers, p.lab);
+            if *a != i {
+                *a = i;
+                changed = true;
+            }
+            let s = &mut sums[i];
+            s[0] += p.weight;
+            s[1] += p.weight * p.lab.l;
+            s[2] += p.weight * p.lab.a;
+            s[3] += p.weight * p.lab.b;
+        }
+        let mut reseeded = false;
+        for (ci, s) in sums.iter().enumerate() {
+            if s[0] > 0.0 {
+                centers[ci] = Oklab {
+                    l: s[1] / s[0],
+                    a: s[2] / s[0],
+                    b: s[3] / s[0],
+                };
+            } else {
+                // An empty cluster moves to the point that costs the most where it is.
+                let worst = points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i, p.weight * nearest(centers, p.lab).1))
+                    .fold((0, -1.0), |b, x| if x.1 > b.1 { x } else { b });
+                if worst.1 > 0.0 {
+                    centers[ci] = points[worst.0].lab;
+                    reseeded = true;
+                }
+            }
+        }
+        if !changed && !reseeded {
+            break;
+        }
+    }
+    assign
+}
+
+/// Merge centres closer than [`MERGE_DISTANCE`], heaviest pair-member first.
+fn merge_close(points: &[Point], centers: &mut Vec<Oklab>) -> bool {
+    let mut weights = vec![0.0; centers.len()];
+    for p in points {
+        weights[nearest(centers, p.lab).0] += p.weight;
+    }
+    let mut merged = false;
+    loop {
+        let mut best: Option<(usize, usize, f64)> = None;
+        for i in 0..centers.len() {
+            for j in i + 1..centers.len() {
+                let d = centers[i].distance(centers[j]);
+                if d < MERGE_DISTANCE && best.is_none_or(|(_, _, b)| d < b) {
+                    best = Some((i, j, d));
+                }
+            }
+        }
+        let Some((i, j, _)) = best else { break };
+        let (wi, wj) = (weights[i], weights[j]);
+        let w = (wi + wj).max(f64::MIN_POSITIVE);
+        centers[i] = Oklab {
+            l: (centers[i].l * wi + centers[j].l * wj) / w,
+            a: (centers[i].a * wi + centers[j].a * wj) / w,
+            b: (centers[i].b * wi + centers[j].b * wj) / w,
+        };
+        weights[i] = wi + wj;
+        centers.remove(j);
+        weights.remove(j);
+        merged = true;
+    }
+    merged
+}
+
+/// The raw result of quantization: colours with their pixel shares, share-descending.
+pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f64)>, Error> {
+    check_max_colors(max_colors)?;
+    let points = histogram(&img.rgba);
+    if points.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut centers = seed(&points, max_colors.min(points.len()));
+    refine(&points, &mut centers, MAX_ITERATIONS);
+    if merge_close(&points, &mut centers) {
+        refine(&points, &mut centers, MAX_ITERATIONS);
+        merge_close(&points, &mut centers);
+    }
+    let assign = refine(&points, &mut centers, 1);
+    let mut weights = vec![0.0; centers.len()];
+    for (a, p) in assign.iter().zip(&points) {
+        weights[*a] += p.weight;
+    }
+    let total: f64 = weights.iter().sum();
+    // Two centres can round to the same 8-bit colour; fold them together.
+    let mut out: Vec<([u8; 3], f64)> = Vec::with_capacity(centers.len());
+    for (c, w) in centers.iter().zip(&weights) {
+        if *w <= 0.0 {
+            continue;
+        }
+        let rgb = oklab_to_rgb(*c);
+        match out.iter_mut().find(|(x, _)| *x == rgb) {
+            Some(e) => e.1 += w / total,
+            None => out.push((rgb, w / total)),
+        }
+    }
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// Extract an annotated palette of at most `max_colors` colours, with suggested roles.
+///
+/// Deterministic: the same pixels always give the same palette. An image whose pixels are
+/// all fully transparent gives an empty palette.
+pub fn extract_palette(img: &DecodedImage, max_colors: usize) -> Result<Palette, Error> {
+    let colors = quantize(img, max_colors)?;
+    let mut tokens: Vec<_> = colors
+        .iter()
+        .map(|&(rgb, share)| annotate(rgb, share))
+        .collect();
+    assign_roles(&mut tokens);
+    Ok(Palette { colors: tokens })
+}
+
+/// How well a palette represents an image: OKLab distance x 100 from every non-transparent
+/// pixel to its nearest palette colour.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Quality {
+    pub mean: f64,
+    /// 95th percentile (resolution 0.001).
+    pub p95: f64,
+}
+
+/// Quality of `palette` on the full image (a measurement pass, not part of extraction).
+pub fn quality(img: &DecodedImage, palette: &Palette) -> Quality {
+    let colors: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.rgb).collect();
+    quality_of_colors(img, &colors)
+}
+
+/// [`quality`] for a bare list of colours (used to score other quantizers the same way).
+pub fn quality_of_colors(img: &DecodedImage, colors: &[[u8; 3]]) -> Quality {
+    let centers: Vec<Oklab> = colors.iter().map(|&c| rgb_to_oklab(c)).collect();
+    if centers.is_empty() {
+        return Quality::default();
+    }
+    // Distances x100 are bucketed at 0.001 up to 200 (beyond the widest OKLab distance),
+    // which gives the percentile without storing one float per pixel.
+    const RES: f64 = 1000.0;
+    let mut buckets = vec![0u64; 200_001];
+    let mut sum = 0.0;
+    let mut n = 0u64;
+    // Neighbouring pixels repeat a lot; a one-entry cache skips most conversions.
+    let mut last: Option<([u8; 3], f64)> = None;
+    for px in img.rgba.chunks_exact(4) {
+        if px[3] == 0 {
+            continue;
+        }
+        let rgb = [px[0], px[1], px[2]];
+        let d = match last {
+            Some((c, d)) if c == rgb => d,
+            _ => {
+                let d = nearest(&centers, rgb_to_oklab(rgb)).1.sqrt() * 100.0;
+                last = Some((rgb, d));
+                d
+            }
+        };
+        sum += d;
+        n += 1;
+        let last_bucket = buckets.len() - 1;
+        buckets[((d * RES) as usize).min(last_bucket)] += 1;
+    }
+    if n == 0 {
+        return Quality::default();
+    }
+    let rank = (n as f64 * 0.95).ceil() as u64;
+    let mut acc = 0;
+    let mut p95 = 0.0;
+    for (i, &c) in buckets.iter().enumerate() {
+        acc += c;
+        if acc >= rank {
+            p95 = i as f64 / RES;
+            break;
+        }
+    }
+    Quality {
+        mean: sum / n as f64,
+        p95,
+    }
+}
