@@ -25,6 +25,10 @@ const MERGE_DISTANCE: f64 = 0.02;
 /// Lloyd refinement stops when no bin changes cluster, or after this many rounds.
 const MAX_ITERATIONS: usize = 60;
 
+/// Distances below this count as this in the median step, so a centre seeded on a bin
+/// can still move (well under a just-noticeable difference).
+const WEISZFELD_FLOOR: f64 = 0.004;
+
 /// Fixed seed of the k-means++ sampler: same input, same palette, on every machine.
 const SEED: u64 = 0x00C0_FFEE_D00D_F00D;
 
@@ -41,29 +45,83 @@ pub(crate) fn check_max_colors(max_colors: usize) -> Result<(), Error> {
 struct Point {
     lab: Oklab,
     weight: f64,
+    /// Index of the bin in the 32x32x32 grid.
+    bin: u32,
 }
 
-/// Sum of pixels per 5-bit-per-channel bin. Fully transparent pixels are skipped: they
-/// have no visible colour.
-fn histogram(rgba: &[u8]) -> Vec<Point> {
-    // [count, sum r, sum g, sum b]; u64 so 40 MP of white cannot overflow.
-    let mut bins = vec![[0u64; 4]; BINS];
-    for px in rgba.chunks_exact(4) {
-        if px[3] == 0 {
-            continue;
-        }
-        let idx = ((px[0] as usize >> SHIFT) << (2 * BITS))
-            | ((px[1] as usize >> SHIFT) << BITS)
-            | (px[2] as usize >> SHIFT);
-        let bin = &mut bins[idx];
-        bin[0] += 1;
-        bin[1] += u64::from(px[0]);
-        bin[2] += u64::from(px[1]);
-        bin[3] += u64::from(px[2]);
+/// Shortest horizontal run of one exact colour that counts as part of a solid fill.
+const SOLID_RUN: u64 = 4;
+
+/// The one pass over the pixels: count and colour sums per bin, plus the non-empty bins
+/// as weighted OKLab points (in bin order).
+struct Histogram {
+    /// Per bin, the exact colour most likely to be the majority of its solid runs
+    /// (Boyer-Moore vote) and its margin: a UI fill wins its bin outright; photo noise never does.
+    votes: Vec<(u32, u64)>,
+    points: Vec<Point>,
+}
+
+fn bin_of(px: u32) -> usize {
+    let [r, g, b, _] = px.to_le_bytes();
+    ((r as usize >> SHIFT) << (2 * BITS)) | ((g as usize >> SHIFT) << BITS) | (b as usize >> SHIFT)
+}
+
+fn add_run(bins: &mut [[u64; 4]], votes: &mut [(u32, u64)], px: u32, run: u64) {
+    let [r, g, b, a] = px.to_le_bytes();
+    // Fully transparent pixels have no visible colour: they do not vote.
+    if a == 0 || run == 0 {
+        return;
     }
-    bins.iter()
-        .filter(|b| b[0] > 0)
-        .map(|&[n, r, g, b]| {
+    let idx = bin_of(px);
+    let bin = &mut bins[idx];
+    bin[0] += run;
+    bin[1] += run * u64::from(r);
+    bin[2] += run * u64::from(g);
+    bin[3] += run * u64::from(b);
+    // Only runs count as votes for a solid colour: fills (buttons, panels) come in long
+    // runs, while anti-aliasing, noise and gradients do not. It also keeps this branchy
+    // code off the per-pixel path of photos, where runs are rare.
+    if run < SOLID_RUN {
+        return;
+    }
+    // Compare colours without alpha: a half-transparent pixel shows the same colour.
+    let rgb = px & 0x00ff_ffff;
+    let vote = &mut votes[idx];
+    if vote.0 == rgb {
+        vote.1 += run;
+    } else if vote.1 >= run {
+        vote.1 -= run;
+    } else {
+        *vote = (rgb, run - vote.1);
+    }
+}
+
+fn histogram(rgba: &[u8]) -> Histogram {
+    let mut bins = vec![[0u64; 4]; BINS];
+    let mut votes = vec![(0u32, 0u64); BINS];
+    // Screenshots and flat art are long runs of one colour: count runs, not pixels.
+    let mut prev = None;
+    let mut run = 0u64;
+    for px in rgba.chunks_exact(4) {
+        let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]);
+        if prev == Some(v) {
+            run += 1;
+        } else {
+            if let Some(p) = prev {
+                add_run(&mut bins, &mut votes, p, run);
+            }
+            prev = Some(v);
+            run = 1;
+        }
+    }
+    if let Some(p) = prev {
+        add_run(&mut bins, &mut votes, p, run);
+    }
+    let points = bins
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b[0] > 0)
+        .map(|(i, &[n, r, g, b])| {
             let nf = n as f64;
             let lab = if r % n == 0 && g % n == 0 && b % n == 0 {
                 // A bin holding one exact colour (flat UI areas): convert it exactly.
@@ -75,9 +133,14 @@ fn histogram(rgba: &[u8]) -> Vec<Point> {
                     srgb_f64_to_linear(b as f64 / nf),
                 )
             };
-            Point { lab, weight: nf }
+            Point {
+                lab,
+                weight: nf,
+                bin: i as u32,
+            }
         })
-        .collect()
+        .collect();
+    Histogram { votes, points }
 }
 
 /// SplitMix64: tiny, fixed, and identical everywhere (no dependency on a rand version).
@@ -176,25 +239,34 @@ fn seed(points: &[Point], k: usize) -> Vec<Oklab> {
 
 /// Weighted Lloyd iterations over the bins. Sums run in bin order, so the result does
 /// not depend on threads or hashing.
-fn refine(points: &[Point], centers: &mut Vec<Oklab>, max_iter: usize) -> Vec<usize> {
+fn refine(points: &[Point], centers: &mut [Oklab], pinned: &[bool], max_iter: usize) -> Vec<usize> {
     let mut assign = vec![usize::MAX; points.len()];
     for _ in 0..max_iter {
         let mut changed = false;
         let mut sums = vec![[0.0f64; 4]; centers.len()];
         for (a, p) in assign.iter_mut().zip(points) {
-            let (i, _) = nearest(centers, p.lab);
+            let (i, d2) = nearest(centers, p.lab);
             if *a != i {
                 *a = i;
                 changed = true;
             }
+            // One Weiszfeld step towards the weighted geometric median: the quality
+            // metric is the mean distance (not squared), whose optimum is the median. A
+            // solid colour holding most of its cluster pulls the centre exactly onto it,
+            // instead of the mean dragging it towards anti-aliasing fringes.
+            let w = p.weight / d2.sqrt().max(WEISZFELD_FLOOR);
             let s = &mut sums[i];
-            s[0] += p.weight;
-            s[1] += p.weight * p.lab.l;
-            s[2] += p.weight * p.lab.a;
-            s[3] += p.weight * p.lab.b;
+            s[0] += w;
+            s[1] += w * p.lab.l;
+            s[2] += w * p.lab.a;
+            s[3] += w * p.lab.b;
         }
         let mut reseeded = false;
         for (ci, s) in sums.iter().enumerate() {
+            if pinned.get(ci).copied().unwrap_or(false) {
+                // A rescued solid colour stays exactly on its peak.
+                continue;
+            }
             if s[0] > 0.0 {
                 centers[ci] = Oklab {
                     l: s[1] / s[0],
@@ -222,7 +294,7 @@ fn refine(points: &[Point], centers: &mut Vec<Oklab>, max_iter: usize) -> Vec<us
 }
 
 /// Merge centres closer than [`MERGE_DISTANCE`], heaviest pair-member first.
-fn merge_close(points: &[Point], centers: &mut Vec<Oklab>) -> bool {
+fn merge_close(points: &[Point], centers: &mut Vec<Oklab>, pinned: &mut Vec<bool>) -> bool {
     let mut weights = vec![0.0; centers.len()];
     for p in points {
         weights[nearest(centers, p.lab).0] += p.weight;
@@ -233,7 +305,8 @@ fn merge_close(points: &[Point], centers: &mut Vec<Oklab>) -> bool {
         for i in 0..centers.len() {
             for j in i + 1..centers.len() {
                 let d = centers[i].distance(centers[j]);
-                if d < MERGE_DISTANCE && best.is_none_or(|(_, _, b)| d < b) {
+                let either_pinned = pinned[i] || pinned[j];
+                if !either_pinned && d < MERGE_DISTANCE && best.is_none_or(|(_, _, b)| d < b) {
                     best = Some((i, j, d));
                 }
             }
@@ -249,30 +322,184 @@ fn merge_close(points: &[Point], centers: &mut Vec<Oklab>) -> bool {
         weights[i] = wi + wj;
         centers.remove(j);
         weights.remove(j);
+        pinned.remove(j);
         merged = true;
     }
     merged
 }
 
+/// A flat colour (a button, a badge) covering at least this share of the image is a
+/// candidate for a guaranteed palette slot...
+const PEAK_MIN_SHARE: f64 = 0.0005;
+/// ... if that one exact colour is the clear majority of its bin (a solid fill, not a
+/// slice of a gradient or of noise: photos have no such peaks, so they are untouched) ...
+const PEAK_DOMINANCE: f64 = 0.5;
+/// ... and if no palette colour is within this OKLab distance of it.
+const RESCUE_DISTANCE: f64 = 0.06;
+
+/// Blends closer than this (OKLab) to a mix of two heavier solid colours are taken for
+/// anti-aliasing or translucency between them, not for a colour of their own.
+const BLEND_TOLERANCE: f64 = 0.02;
+
+/// Solid-colour peaks: exact colours that dominate their bin and cover enough pixels,
+/// heaviest first.
+fn solid_peaks(hist: &Histogram, total: f64) -> Vec<(Point, [u8; 3])> {
+    let mut peaks: Vec<(Point, [u8; 3])> = hist
+        .points
+        .iter()
+        .filter_map(|p| {
+            let (rgb, margin) = hist.votes[p.bin as usize];
+            let margin = margin as f64;
+            (margin >= PEAK_MIN_SHARE * total && margin >= PEAK_DOMINANCE * p.weight).then(|| {
+                let [r, g, b, _] = rgb.to_le_bytes();
+                let point = Point {
+                    lab: rgb_to_oklab([r, g, b]),
+                    weight: margin,
+                    bin: p.bin,
+                };
+                (point, [r, g, b])
+            })
+        })
+        .collect();
+    peaks.sort_by(|a, b| {
+        b.0.weight
+            .total_cmp(&a.0.weight)
+            .then(a.0.bin.cmp(&b.0.bin))
+    });
+    peaks
+}
+
+/// Whether `c` is (nearly) a linear-light mix of `a` and `b`: what anti-aliased edges
+/// and translucent overlays produce.
+fn is_blend(c: [u8; 3], a: [u8; 3], b: [u8; 3]) -> bool {
+    let lin = |v: [u8; 3]| v.map(crate::color::srgb_u8_to_linear);
+    let (c, a, b) = (lin(c), lin(a), lin(b));
+    let ab = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+    let len2 = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
+    if len2 <= 0.0 {
+        return false;
+    }
+    let t = ((c[0] - a[0]) * ab[0] + (c[1] - a[1]) * ab[1] + (c[2] - a[2]) * ab[2]) / len2;
+    let t = t.clamp(0.0, 1.0);
+    let mix = [0, 1, 2].map(|k| a[k] + t * ab[k]);
+    linear_to_oklab(mix[0], mix[1], mix[2]).distance(linear_to_oklab(c[0], c[1], c[2]))
+        < BLEND_TOLERANCE
+}
+
+/// The peaks that are colours in their own right: not blends of two heavier peaks.
+fn distinct_peaks(peaks: &[(Point, [u8; 3])]) -> Vec<Point> {
+    let mut out = Vec::new();
+    for (i, (p, rgb)) in peaks.iter().enumerate() {
+        let heavier = &peaks[..i];
+        let blend = heavier
+            .iter()
+            .enumerate()
+            .any(|(j, (_, a))| heavier[j + 1..].iter().any(|(_, b)| is_blend(*rgb, *a, *b)));
+        if !blend {
+            out.push(*p);
+        }
+    }
+    out
+}
+
+/// Give every distinct solid colour its own slot when k-means spent its slots on
+/// anti-aliasing in-betweens: the most costly unrepresented peak replaces the centre
+/// whose removal costs the least, unless that centre is itself a more important peak.
+/// This is why a 2% brand colour on a white page survives at k=8.
+fn rescue_peaks(
+    points: &[Point],
+    peaks: &[Point],
+    centers: &mut [Oklab],
+    pinned: &mut [bool],
+) -> bool {
+    let mut changed = false;
+    for _ in 0..centers.len() {
+        // The unrepresented peak that costs most: weight x distance. Costs here are linear
+        // in distance, like the quality metric, so a large near-white panel (cheap in
+        // squared terms) is not traded for a small accent.
+        let Some((peak, peak_cost)) = peaks
+            .iter()
+            .map(|p| (p, nearest(centers, p.lab).1))
+            .filter(|&(_, d2)| d2 > RESCUE_DISTANCE * RESCUE_DISTANCE)
+            .map(|(p, d2)| (p, p.weight * d2.sqrt()))
+            .fold(None, |best: Option<(&Point, f64)>, x| match best {
+                Some(b) if b.1 >= x.1 => Some(b),
+                _ => Some(x),
+            })
+        else {
+            break;
+        };
+        if centers.len() < 2 {
+            break;
+        }
+        // Removal cost of each centre: its points move to their second-nearest centre.
+        let mut removal = vec![0.0; centers.len()];
+        for p in points {
+            let (mut i1, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
+            for (i, c) in centers.iter().enumerate() {
+                let d = c.distance_sq(p.lab);
+                if d < d1 {
+                    (d2, i1, d1) = (d1, i, d);
+                } else if d < d2 {
+                    d2 = d;
+                }
+            }
+            removal[i1] += p.weight * (d2.sqrt() - d1.sqrt());
+        }
+        // A centre sitting on a peak is protected by that peak's own importance.
+        let protection = |c: Oklab| -> f64 {
+            peaks
+                .iter()
+                .filter(|q| q.lab.distance_sq(c) <= RESCUE_DISTANCE * RESCUE_DISTANCE)
+                .map(|q| {
+                    let others = centers
+                        .iter()
+                        .filter(|o| o.distance_sq(c) > 0.0)
+                        .map(|o| o.distance(q.lab))
+                        .fold(f64::INFINITY, f64::min);
+                    q.weight * others
+                })
+                .fold(0.0, f64::max)
+        };
+        let victim = (0..centers.len())
+            .filter(|&i| protection(centers[i]) < peak_cost)
+            .fold(None, |best: Option<usize>, i| match best {
+                Some(b) if removal[b] <= removal[i] => Some(b),
+                _ => Some(i),
+            });
+        let Some(v) = victim else { break };
+        centers[v] = peak.lab;
+        pinned[v] = true;
+        changed = true;
+    }
+    changed
+}
+
 /// The raw result of quantization: colours with their pixel shares, share-descending.
 pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f64)>, Error> {
     check_max_colors(max_colors)?;
-    let points = histogram(&img.rgba);
+    let hist = histogram(&img.rgba);
+    let points = &hist.points[..];
     if points.is_empty() {
         return Ok(Vec::new());
     }
-    let mut centers = seed(&points, max_colors.min(points.len()));
-    refine(&points, &mut centers, MAX_ITERATIONS);
-    if merge_close(&points, &mut centers) {
-        refine(&points, &mut centers, MAX_ITERATIONS);
-        merge_close(&points, &mut centers);
+    let total: f64 = points.iter().map(|p| p.weight).sum();
+    let mut centers = seed(points, max_colors.min(points.len()));
+    let mut pinned = vec![false; centers.len()];
+    refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+    let peaks = distinct_peaks(&solid_peaks(&hist, total));
+    if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
+        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
     }
-    let assign = refine(&points, &mut centers, 1);
+    if merge_close(points, &mut centers, &mut pinned) {
+        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+        merge_close(points, &mut centers, &mut pinned);
+    }
+    let assign = refine(points, &mut centers, &pinned, 1);
     let mut weights = vec![0.0; centers.len()];
-    for (a, p) in assign.iter().zip(&points) {
+    for (a, p) in assign.iter().zip(points) {
         weights[*a] += p.weight;
     }
-    let total: f64 = weights.iter().sum();
     // Two centres can round to the same 8-bit colour; fold them together.
     let mut out: Vec<([u8; 3], f64)> = Vec::with_capacity(centers.len());
     for (c, w) in centers.iter().zip(&weights) {
