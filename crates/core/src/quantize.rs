@@ -29,6 +29,17 @@ const MAX_ITERATIONS: usize = 60;
 /// can still move (well under a just-noticeable difference).
 const WEISZFELD_FLOOR: f64 = 0.004;
 
+/// Seeding + refinement runs, the best kept.
+const RESTARTS: u64 = 4;
+
+/// Weighted sum of distances to the nearest centre: the quality metric, over the bins.
+fn linear_cost(points: &[Point], centers: &[Oklab]) -> f64 {
+    points
+        .iter()
+        .map(|p| p.weight * nearest(centers, p.lab).1.sqrt())
+        .sum()
+}
+
 /// Fixed seed of the k-means++ sampler: same input, same palette, on every machine.
 const SEED: u64 = 0x00C0_FFEE_D00D_F00D;
 
@@ -185,8 +196,8 @@ fn sample_index(weights: &[f64], total: f64, rng: &mut SplitMix) -> usize {
 /// Greedy k-means++ seeding over weighted points: the first centre is the heaviest bin,
 /// each next one the best of a few D²-weighted candidates. A small but distant colour
 /// (a brand accent on a white page) carries a large weight x distance² and gets a seed.
-fn seed(points: &[Point], k: usize) -> Vec<Oklab> {
-    let mut rng = SplitMix(SEED);
+fn seed(points: &[Point], k: usize, seed: u64) -> Vec<Oklab> {
+    let mut rng = SplitMix(seed);
     let first = points.iter().enumerate().fold(0, |best, (i, p)| {
         if p.weight > points[best].weight {
             i
@@ -484,9 +495,21 @@ pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f
         return Ok(Vec::new());
     }
     let total: f64 = points.iter().map(|p| p.weight).sum();
-    let mut centers = seed(points, max_colors.min(points.len()));
+    // A few fixed seeds, keep the best: k-means only finds a local optimum, and over at
+    // most 32768 bins a restart costs far less than the pass over the pixels.
+    let k = max_colors.min(points.len());
+    let mut centers = Vec::new();
+    let mut best_cost = f64::INFINITY;
+    for attempt in 0..RESTARTS {
+        let mut candidate = seed(points, k, SEED.wrapping_add(attempt));
+        refine(points, &mut candidate, &[], MAX_ITERATIONS);
+        let cost = linear_cost(points, &candidate);
+        if cost < best_cost {
+            best_cost = cost;
+            centers = candidate;
+        }
+    }
     let mut pinned = vec![false; centers.len()];
-    refine(points, &mut centers, &pinned, MAX_ITERATIONS);
     let peaks = distinct_peaks(&solid_peaks(&hist, total));
     if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
         refine(points, &mut centers, &pinned, MAX_ITERATIONS);

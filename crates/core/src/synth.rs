@@ -69,7 +69,7 @@ impl Canvas {
     fn text_line(&mut self, x0: u32, y0: u32, width: u32, size: u32, c: [u8; 3], salt: u64) {
         let mut x = x0;
         let mut n = 0u64;
-        while x + size < x0 + width {
+        while x + size + 3 < x0 + width {
             let r = hash(salt ^ n);
             n += 1;
             if r % 7 == 0 {
@@ -122,7 +122,7 @@ pub fn ui_screenshot(w: u32, h: u32) -> DecodedImage {
         c.text_line(
             24,
             90 + i * 40,
-            sidebar - 48,
+            sidebar.saturating_sub(48),
             14,
             MUTED_TEXT,
             100 + u64::from(i),
@@ -131,32 +131,45 @@ pub fn ui_screenshot(w: u32, h: u32) -> DecodedImage {
     // Header: title and primary button.
     c.text_line(sidebar + 32, 20, w / 4, 18, TEXT, 1);
     let button_w = 140;
-    c.rect(w - button_w - 32, 12, button_w, 34, UI_ACCENTS[0]);
-    c.text_line(w - button_w - 12, 22, button_w - 40, 12, WHITE, 2);
+    c.rect(
+        w.saturating_sub(button_w + 32),
+        12,
+        button_w,
+        34,
+        UI_ACCENTS[0],
+    );
+    c.text_line(
+        w.saturating_sub(button_w + 12),
+        22,
+        button_w - 40,
+        12,
+        WHITE,
+        2,
+    );
     // A grid of cards, each with a border, text, a badge and sometimes a link.
-    let (cols, card_w, card_h) = (3u32, (w - sidebar - 64 - 2 * 24) / 3, 220u32);
+    let (cols, card_w, card_h) = (3u32, w.saturating_sub(sidebar + 64 + 2 * 24) / 3, 220u32);
     let mut card = 0u64;
     let mut y = 90;
-    while y + card_h < h - 40 {
+    while y + card_h < h.saturating_sub(40) {
         for col in 0..cols {
             let x = sidebar + 32 + col * (card_w + 24);
             c.rect(x, y, card_w, 1, BORDER);
             c.rect(x, y + card_h - 1, card_w, 1, BORDER);
             c.rect(x, y, 1, card_h, BORDER);
-            c.rect(x + card_w - 1, y, 1, card_h, BORDER);
+            c.rect((x + card_w).saturating_sub(1), y, 1, card_h, BORDER);
             c.text_line(x + 20, y + 20, card_w * 2 / 3, 16, TEXT, 1000 + card);
             for line in 0..4 {
                 c.text_line(
                     x + 20,
                     y + 60 + line * 24,
-                    card_w - 60,
+                    card_w.saturating_sub(60),
                     12,
                     MUTED_TEXT,
                     2000 + card * 8 + u64::from(line),
                 );
             }
             let badge = UI_ACCENTS[1 + (card % 3) as usize];
-            c.rect(x + card_w - 100, y + 18, 76, 22, badge);
+            c.rect((x + card_w).saturating_sub(100), y + 18, 76, 22, badge);
             if card % 2 == 0 {
                 c.text_line(x + 20, y + 170, card_w / 3, 12, UI_ACCENTS[0], 3000 + card);
             }
@@ -209,7 +222,7 @@ pub fn photo(w: u32, h: u32) -> DecodedImage {
                     sky
                 }
             } else {
-                let hill = horizon + value_noise(x, 0, w / 6, 7) * (h / 6) / 255;
+                let hill = horizon + value_noise(x, 0, (w / 6).max(1), 7) * (h / 6) / 255;
                 if y < hill + h / 10 {
                     let tex = value_noise(x, y, 24, 11) + value_noise(x, y, 5, 13) / 2;
                     let base = mix([34, 85, 40], [120, 150, 60], tex, 380);
