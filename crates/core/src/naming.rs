@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(name_of([255, 0, 0]), "vivid red");
         assert_eq!(name_of([0, 0, 255]), "vivid blue");
         assert_eq!(name_of([0x16, 0xa3, 0x4a]), "green");
-        assert_eq!(name_of([0x8b, 0x45, 0x13]), "dark brown");
+        assert_eq!(name_of([0x8b, 0x45, 0x13]), "brown");
         assert_eq!(name_of([0xf3, 0xf4, 0xf6]), "very light grey");
     }
 }
