@@ -50,9 +50,9 @@ impl Canvas {
             return;
         }
         let i = (y as usize * self.w as usize + x as usize) * 4;
-        for k in 0..3 {
-            let old = u32::from(self.px[i + k]);
-            self.px[i + k] = ((old * (256 - cov) + u32::from(c[k]) * cov + 128) / 256) as u8;
+        for (dst, &src) in self.px[i..i + 3].iter_mut().zip(&c) {
+            let old = u32::from(*dst);
+            *dst = ((old * (256 - cov) + u32::from(src) * cov + 128) / 256) as u8;
         }
     }
 
@@ -72,26 +72,26 @@ impl Canvas {
         while x + size + 3 < x0 + width {
             let r = hash(salt ^ n);
             n += 1;
-            if r % 7 == 0 {
+            if r.is_multiple_of(7) {
                 x += size / 2; // word gap
                 continue;
             }
             let glyph_w = size / 2 + (r >> 8) as u32 % (size / 3 + 1);
-            let tall = (r >> 16) % 3 == 0;
+            let tall = (r >> 16).is_multiple_of(3);
             let top = if tall { y0 } else { y0 + size / 3 };
             // Left stem, right stem, and a bar, each with a partially covered edge column.
             for y in top..y0 + size {
                 self.blend(x, y, c, 140);
                 self.blend(x + 1, y, c, 256);
                 self.blend(x + 2, y, c, 90);
-                if (r >> 20) % 2 == 0 {
+                if (r >> 20).is_multiple_of(2) {
                     self.blend(x + glyph_w - 2, y, c, 200);
                     self.blend(x + glyph_w - 1, y, c, 70);
                 }
             }
             for xx in x..x + glyph_w {
                 self.blend(xx, y0 + size - 1, c, 180);
-                if (r >> 24) % 2 == 0 {
+                if (r >> 24).is_multiple_of(2) {
                     self.blend(xx, top + (y0 + size - top) / 2, c, 120);
                 }
             }
@@ -170,7 +170,7 @@ pub fn ui_screenshot(w: u32, h: u32) -> DecodedImage {
             }
             let badge = UI_ACCENTS[1 + (card % 3) as usize];
             c.rect((x + card_w).saturating_sub(100), y + 18, 76, 22, badge);
-            if card % 2 == 0 {
+            if card.is_multiple_of(2) {
                 c.text_line(x + 20, y + 170, card_w / 3, 12, UI_ACCENTS[0], 3000 + card);
             }
             if card % 4 == 1 {
