@@ -1,3 +1,53 @@
 //! copythat-core: turns image bytes into a colour palette and design tokens.
 //! Pure and synchronous: no network, no database, no async runtime.
 #![forbid(unsafe_code)]
+
+pub mod color;
+pub mod export;
+pub mod image;
+pub mod naming;
+pub mod quantize;
+pub mod roles;
+pub mod synth;
+pub mod tokens;
+
+pub use crate::color::{annotate, contrast_ratio, parse_hex, to_hex};
+pub use crate::export::{ExportFormat, ExportToken, export};
+pub use crate::image::{DecodedImage, ImageFormat, Limits, decode, sniff};
+pub use crate::quantize::{MAX_COLORS, Quality, extract_palette, quality, quality_of_colors};
+pub use crate::tokens::{ColorToken, Palette, Role, WcagFlags};
+
+/// Everything that can go wrong between image bytes and a palette.
+///
+/// Messages describe the input, never the decoder's internals (paths, library names),
+/// because the server may show them to the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not one of PNG, JPEG, WebP or GIF (SVG, BMP, TIFF, text, empty input...).
+    #[error("unsupported image format{}", detected.map(|d| format!(" ({d})")).unwrap_or_default())]
+    UnsupportedFormat { detected: Option<&'static str> },
+    /// Over a byte, width, height, pixel or allocation limit.
+    #[error("image too large: {reason}")]
+    TooLarge { reason: String },
+    /// Truncated, corrupt or otherwise undecodable data.
+    #[error("image could not be decoded: {reason}")]
+    Corrupt { reason: String },
+    /// `max_colors` outside `1..=50`.
+    #[error("max_colors must be between 1 and 50, got {0}")]
+    InvalidMaxColors(usize),
+}
+
+/// Decode `bytes` under `limits` and extract up to `max_colors` colours.
+///
+/// `max_colors` is checked before any decoding so a bad request costs nothing.
+pub fn extract(
+    bytes: &[u8],
+    limits: &Limits,
+    max_colors: usize,
+) -> Result<(DecodedImage, Palette), Error> {
+    quantize::check_max_colors(max_colors)?;
+    let img = decode(bytes, limits)?;
+    let palette = extract_palette(&img, max_colors)?;
+    Ok((img, palette))
+}

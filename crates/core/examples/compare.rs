@@ -1,0 +1,158 @@
+//! Side-by-side comparison with quantette (k-means and Wu) on the generated benchmark images.
+//! `cargo run --release --example compare` prints the table; `-- extract <ui|photo|flat>`
+//! only decodes and extracts one image, for peak-RSS measurement with `/usr/bin/time -v`.
+
+use std::time::Instant;
+
+use copythat_core::color::rgb_to_oklab;
+use copythat_core::synth;
+use copythat_core::{DecodedImage, Limits, Palette, decode, extract_palette, quality_of_colors};
+use quantette::deps::palette::Srgb;
+use quantette::{PaletteSize, Pipeline, QuantizeMethod};
+
+struct Input {
+    name: &'static str,
+    encoded: Vec<u8>,
+}
+
+fn inputs() -> Vec<Input> {
+    vec![
+        Input {
+            name: "ui 1920x1080 png",
+            encoded: synth::encode_png(&synth::ui_screenshot(1920, 1080)),
+        },
+        Input {
+            name: "photo 4000x3000 jpeg",
+            encoded: synth::encode_jpeg(&synth::photo(4000, 3000)),
+        },
+        Input {
+            name: "flat 3840x2160 png",
+            encoded: synth::encode_png(&synth::flat(3840, 2160)),
+        },
+    ]
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_bytes: 64 << 20,
+        ..Limits::default()
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn quantette_palette(img: &DecodedImage, k: usize, kmeans: bool) -> (Vec<[u8; 3]>, f64) {
+    let pixels: Vec<Srgb<u8>> = img
+        .rgba
+        .chunks_exact(4)
+        .map(|p| Srgb::new(p[0], p[1], p[2]))
+        .collect();
+    let method = if kmeans {
+        QuantizeMethod::kmeans()
+    } else {
+        QuantizeMethod::Wu
+    };
+    let t = Instant::now();
+    let palette = Pipeline::new()
+        .palette_size(PaletteSize::from_usize_clamped(k))
+        .quantize_method(method)
+        .ditherer(None)
+        .input_slice(&pixels)
+        .expect("non-empty image")
+        .output_srgb8_palette();
+    let elapsed = ms(t);
+    let colors = palette
+        .into_vec()
+        .into_iter()
+        .map(|c| [c.red, c.green, c.blue])
+        .collect();
+    (colors, elapsed)
+}
+
+fn accents_kept(colors: &[[u8; 3]]) -> usize {
+    synth::UI_ACCENTS
+        .iter()
+        .filter(|&&a| {
+            let a = rgb_to_oklab(a);
+            colors.iter().any(|&c| rgb_to_oklab(c).distance(a) < 0.05)
+        })
+        .count()
+}
+
+fn rgb_of(p: &Palette) -> Vec<[u8; 3]> {
+    p.colors.iter().map(|c| c.rgb).collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("extract") {
+        let which = args.get(2).map_or("photo", String::as_str);
+        let input = inputs()
+            .into_iter()
+            .find(|i| i.name.starts_with(which))
+            .expect("ui, photo or flat");
+        let t = Instant::now();
+        let img = decode(&input.encoded, &limits()).expect("decodes");
+        let decode_ms = ms(t);
+        let t = Instant::now();
+        let palette = extract_palette(&img, 8).expect("extracts");
+        println!(
+            "{}: decode {decode_ms:.1} ms, palette {:.1} ms, {} colours, RGBA {} MB",
+            input.name,
+            ms(t),
+            palette.colors.len(),
+            img.rgba.len() / 1_000_000
+        );
+        return;
+    }
+
+    println!(
+        "| image | k | ours mean/p95 | quantette k-means mean/p95 | quantette Wu mean/p95 | decode ms | our palette ms | q k-means ms | q Wu ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for input in inputs() {
+        let t = Instant::now();
+        let img = decode(&input.encoded, &limits()).expect("generated image decodes");
+        let decode_ms = ms(t);
+        for k in [8usize, 16] {
+            let t = Instant::now();
+            let ours = extract_palette(&img, k).expect("valid k");
+            let ours_ms = ms(t);
+            let q_ours = quality_of_colors(&img, &rgb_of(&ours));
+            let (km, km_ms) = quantette_palette(&img, k, true);
+            let q_km = quality_of_colors(&img, &km);
+            let (wu, wu_ms) = quantette_palette(&img, k, false);
+            let q_wu = quality_of_colors(&img, &wu);
+            println!(
+                "| {} | {k} | {:.2} / {:.2} ({} colours) | {:.2} / {:.2} | {:.2} / {:.2} | {decode_ms:.0} | {ours_ms:.0} | {km_ms:.0} | {wu_ms:.0} |",
+                input.name,
+                q_ours.mean,
+                q_ours.p95,
+                ours.colors.len(),
+                q_km.mean,
+                q_km.p95,
+                q_wu.mean,
+                q_wu.p95,
+            );
+            if input.name.starts_with("ui") && k == 8 {
+                println!(
+                    "|   accents kept at k=8 | | ours {}/4 | k-means {}/4 | Wu {}/4 | | | | |",
+                    accents_kept(&rgb_of(&ours)),
+                    accents_kept(&km),
+                    accents_kept(&wu)
+                );
+                for c in &ours.colors {
+                    eprintln!(
+                        "  {} {:>6.2}% {:<22} {:?}",
+                        c.hex,
+                        c.share * 100.0,
+                        c.name,
+                        c.role
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,620 @@
+//! Pixels -> weighted palette: one pass into an sRGB histogram, then k-means in OKLab over the bins.
+//! Cost grows with the pixel count once; everything after the pass works on at most 32768 bins.
+
+use crate::Error;
+use crate::color::{
+    Oklab, annotate, linear_to_oklab, oklab_to_rgb, rgb_to_oklab, srgb_f64_to_linear,
+};
+use crate::image::DecodedImage;
+use crate::roles::assign_roles;
+use crate::tokens::Palette;
+
+/// Largest palette a caller may ask for.
+pub const MAX_COLORS: usize = 50;
+
+/// Bits kept per channel for binning. Five bits (32768 bins) keep the bin table in cache;
+/// because each bin keeps the exact sum of its pixels, flat colours lose nothing.
+const BITS: u32 = 5;
+const SHIFT: u32 = 8 - BITS;
+const BINS: usize = 1 << (3 * BITS);
+
+/// Centroids closer than this in OKLab are one colour to the eye (about one just-noticeable
+/// difference), so they are merged: a palette should not offer #ffffff and #fefefe.
+const MERGE_DISTANCE: f64 = 0.02;
+
+/// Lloyd refinement stops when no bin changes cluster, or after this many rounds.
+const MAX_ITERATIONS: usize = 60;
+
+/// Distances below this count as this in the median step, so a centre seeded on a bin
+/// can still move (well under a just-noticeable difference).
+const WEISZFELD_FLOOR: f64 = 0.004;
+
+/// Seeding + refinement runs, the best kept.
+const RESTARTS: u64 = 4;
+
+/// Weighted sum of distances to the nearest centre: the quality metric, over the bins.
+fn linear_cost(points: &[Point], centers: &[Oklab]) -> f64 {
+    points
+        .iter()
+        .map(|p| p.weight * nearest(centers, p.lab).1.sqrt())
+        .sum()
+}
+
+/// Fixed seed of the k-means++ sampler: same input, same palette, on every machine.
+const SEED: u64 = 0x00C0_FFEE_D00D_F00D;
+
+pub(crate) fn check_max_colors(max_colors: usize) -> Result<(), Error> {
+    if (1..=MAX_COLORS).contains(&max_colors) {
+        Ok(())
+    } else {
+        Err(Error::InvalidMaxColors(max_colors))
+    }
+}
+
+/// One weighted point of the histogram: the mean colour of a bin, in OKLab.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    lab: Oklab,
+    weight: f64,
+    /// Index of the bin in the 32x32x32 grid.
+    bin: u32,
+}
+
+/// Shortest horizontal run of one exact colour that counts as part of a solid fill.
+const SOLID_RUN: u64 = 4;
+
+/// The one pass over the pixels: count and colour sums per bin, plus the non-empty bins
+/// as weighted OKLab points (in bin order).
+struct Histogram {
+    /// Per bin, the exact colour most likely to be the majority of its solid runs
+    /// (Boyer-Moore vote) and its margin: a UI fill wins its bin outright; photo noise never does.
+    votes: Vec<(u32, u64)>,
+    points: Vec<Point>,
+}
+
+fn bin_of(px: u32) -> usize {
+    let [r, g, b, _] = px.to_le_bytes();
+    ((r as usize >> SHIFT) << (2 * BITS)) | ((g as usize >> SHIFT) << BITS) | (b as usize >> SHIFT)
+}
+
+fn add_run(bins: &mut [[u64; 4]], votes: &mut [(u32, u64)], px: u32, run: u64) {
+    let [r, g, b, a] = px.to_le_bytes();
+    // Fully transparent pixels have no visible colour: they do not vote.
+    if a == 0 || run == 0 {
+        return;
+    }
+    let idx = bin_of(px);
+    let bin = &mut bins[idx];
+    bin[0] += run;
+    bin[1] += run * u64::from(r);
+    bin[2] += run * u64::from(g);
+    bin[3] += run * u64::from(b);
+    // Only runs count as votes for a solid colour: fills (buttons, panels) come in long
+    // runs, while anti-aliasing, noise and gradients do not. It also keeps this branchy
+    // code off the per-pixel path of photos, where runs are rare.
+    if run < SOLID_RUN {
+        return;
+    }
+    // Compare colours without alpha: a half-transparent pixel shows the same colour.
+    let rgb = px & 0x00ff_ffff;
+    let vote = &mut votes[idx];
+    if vote.0 == rgb {
+        vote.1 += run;
+    } else if vote.1 >= run {
+        vote.1 -= run;
+    } else {
+        *vote = (rgb, run - vote.1);
+    }
+}
+
+fn histogram(rgba: &[u8]) -> Histogram {
+    let mut bins = vec![[0u64; 4]; BINS];
+    let mut votes = vec![(0u32, 0u64); BINS];
+    // Screenshots and flat art are long runs of one colour: count runs, not pixels.
+    let mut prev = None;
+    let mut run = 0u64;
+    for px in rgba.chunks_exact(4) {
+        let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]);
+        if prev == Some(v) {
+            run += 1;
+        } else {
+            if let Some(p) = prev {
+                add_run(&mut bins, &mut votes, p, run);
+            }
+            prev = Some(v);
+            run = 1;
+        }
+    }
+    if let Some(p) = prev {
+        add_run(&mut bins, &mut votes, p, run);
+    }
+    let points = bins
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b[0] > 0)
+        .map(|(i, &[n, r, g, b])| {
+            let nf = n as f64;
+            let lab = if r % n == 0 && g % n == 0 && b % n == 0 {
+                // A bin holding one exact colour (flat UI areas): convert it exactly.
+                rgb_to_oklab([(r / n) as u8, (g / n) as u8, (b / n) as u8])
+            } else {
+                linear_to_oklab(
+                    srgb_f64_to_linear(r as f64 / nf),
+                    srgb_f64_to_linear(g as f64 / nf),
+                    srgb_f64_to_linear(b as f64 / nf),
+                )
+            };
+            Point {
+                lab,
+                weight: nf,
+                bin: i as u32,
+            }
+        })
+        .collect();
+    Histogram { votes, points }
+}
+
+/// SplitMix64: tiny, fixed, and identical everywhere (no dependency on a rand version).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn nearest(centers: &[Oklab], p: Oklab) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (i, c) in centers.iter().enumerate() {
+        let d = c.distance_sq(p);
+        // Strict `<`: ties go to the lower index, deterministically.
+        if d < best.1 {
+            best = (i, d);
+        }
+    }
+    best
+}
+
+/// Pick the index whose cumulative weight first exceeds `target` (weights >= 0).
+fn sample_index(weights: &[f64], total: f64, rng: &mut SplitMix) -> usize {
+    let target = rng.next_f64() * total;
+    let mut acc = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        acc += w;
+        if acc > target {
+            return i;
+        }
+    }
+    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0)
+}
+
+/// Greedy k-means++ seeding over weighted points: the first centre is the heaviest bin,
+/// each next one the best of a few D²-weighted candidates. A small but distant colour
+/// (a brand accent on a white page) carries a large weight x distance² and gets a seed.
+fn seed(points: &[Point], k: usize, seed: u64) -> Vec<Oklab> {
+    let mut rng = SplitMix(seed);
+    let first = points.iter().enumerate().fold(0, |best, (i, p)| {
+        if p.weight > points[best].weight {
+            i
+        } else {
+            best
+        }
+    });
+    let mut centers = vec![points[first].lab];
+    let mut d2: Vec<f64> = points
+        .iter()
+        .map(|p| p.lab.distance_sq(centers[0]))
+        .collect();
+    let candidates = 2 + (k as f64).ln().floor() as usize;
+    let mut cost = vec![0.0; points.len()];
+    while centers.len() < k {
+        for ((c, p), d) in cost.iter_mut().zip(points).zip(&d2) {
+            *c = p.weight * d;
+        }
+        let total: f64 = cost.iter().sum();
+        // Everything already sits within merge distance of a centre: no new colour exists.
+        let spread = points
+            .iter()
+            .zip(&d2)
+            .any(|(_, &d)| d > MERGE_DISTANCE * MERGE_DISTANCE);
+        if total <= 0.0 || !spread {
+            break;
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for _ in 0..candidates {
+            let idx = sample_index(&cost, total, &mut rng);
+            let cand = points[idx].lab;
+            let potential: f64 = points
+                .iter()
+                .zip(&d2)
+                .map(|(p, &d)| p.weight * d.min(p.lab.distance_sq(cand)))
+                .sum();
+            if best.is_none_or(|(_, b)| potential < b) {
+                best = Some((idx, potential));
+            }
+        }
+        let Some((idx, _)) = best else { break };
+        let c = points[idx].lab;
+        for (d, p) in d2.iter_mut().zip(points) {
+            *d = d.min(p.lab.distance_sq(c));
+        }
+        centers.push(c);
+    }
+    centers
+}
+
+/// Weighted Lloyd iterations over the bins. Sums run in bin order, so the result does
+/// not depend on threads or hashing.
+fn refine(points: &[Point], centers: &mut [Oklab], pinned: &[bool], max_iter: usize) -> Vec<usize> {
+    let mut assign = vec![usize::MAX; points.len()];
+    for _ in 0..max_iter {
+        let mut changed = false;
+        let mut sums = vec![[0.0f64; 4]; centers.len()];
+        for (a, p) in assign.iter_mut().zip(points) {
+            let (i, d2) = nearest(centers, p.lab);
+            if *a != i {
+                *a = i;
+                changed = true;
+            }
+            // One Weiszfeld step towards the weighted geometric median: the quality
+            // metric is the mean distance (not squared), whose optimum is the median. A
+            // solid colour holding most of its cluster pulls the centre exactly onto it,
+            // instead of the mean dragging it towards anti-aliasing fringes.
+            let w = p.weight / d2.sqrt().max(WEISZFELD_FLOOR);
+            let s = &mut sums[i];
+            s[0] += w;
+            s[1] += w * p.lab.l;
+            s[2] += w * p.lab.a;
+            s[3] += w * p.lab.b;
+        }
+        let mut reseeded = false;
+        for (ci, s) in sums.iter().enumerate() {
+            if pinned.get(ci).copied().unwrap_or(false) {
+                // A rescued solid colour stays exactly on its peak.
+                continue;
+            }
+            if s[0] > 0.0 {
+                centers[ci] = Oklab {
+                    l: s[1] / s[0],
+                    a: s[2] / s[0],
+                    b: s[3] / s[0],
+                };
+            } else {
+                // An empty cluster moves to the point that costs the most where it is.
+                let worst = points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i, p.weight * nearest(centers, p.lab).1))
+                    .fold((0, -1.0), |b, x| if x.1 > b.1 { x } else { b });
+                if worst.1 > 0.0 {
+                    centers[ci] = points[worst.0].lab;
+                    reseeded = true;
+                }
+            }
+        }
+        if !changed && !reseeded {
+            break;
+        }
+    }
+    assign
+}
+
+/// Merge centres closer than [`MERGE_DISTANCE`], heaviest pair-member first.
+fn merge_close(points: &[Point], centers: &mut Vec<Oklab>, pinned: &mut Vec<bool>) -> bool {
+    let mut weights = vec![0.0; centers.len()];
+    for p in points {
+        weights[nearest(centers, p.lab).0] += p.weight;
+    }
+    let mut merged = false;
+    loop {
+        let mut best: Option<(usize, usize, f64)> = None;
+        for i in 0..centers.len() {
+            for j in i + 1..centers.len() {
+                let d = centers[i].distance(centers[j]);
+                let either_pinned = pinned[i] || pinned[j];
+                if !either_pinned && d < MERGE_DISTANCE && best.is_none_or(|(_, _, b)| d < b) {
+                    best = Some((i, j, d));
+                }
+            }
+        }
+        let Some((i, j, _)) = best else { break };
+        let (wi, wj) = (weights[i], weights[j]);
+        let w = (wi + wj).max(f64::MIN_POSITIVE);
+        centers[i] = Oklab {
+            l: (centers[i].l * wi + centers[j].l * wj) / w,
+            a: (centers[i].a * wi + centers[j].a * wj) / w,
+            b: (centers[i].b * wi + centers[j].b * wj) / w,
+        };
+        weights[i] = wi + wj;
+        centers.remove(j);
+        weights.remove(j);
+        pinned.remove(j);
+        merged = true;
+    }
+    merged
+}
+
+/// A flat colour (a button, a badge) covering at least this share of the image is a
+/// candidate for a guaranteed palette slot...
+const PEAK_MIN_SHARE: f64 = 0.0005;
+/// ... if that one exact colour is the clear majority of its bin (a solid fill, not a
+/// slice of a gradient or of noise: photos have no such peaks, so they are untouched) ...
+const PEAK_DOMINANCE: f64 = 0.5;
+/// ... and if no palette colour is within this OKLab distance of it.
+const RESCUE_DISTANCE: f64 = 0.06;
+
+/// Blends closer than this (OKLab) to a mix of two heavier solid colours are taken for
+/// anti-aliasing or translucency between them, not for a colour of their own.
+const BLEND_TOLERANCE: f64 = 0.02;
+
+/// Solid-colour peaks: exact colours that dominate their bin and cover enough pixels,
+/// heaviest first.
+fn solid_peaks(hist: &Histogram, total: f64) -> Vec<(Point, [u8; 3])> {
+    let mut peaks: Vec<(Point, [u8; 3])> = hist
+        .points
+        .iter()
+        .filter_map(|p| {
+            let (rgb, margin) = hist.votes[p.bin as usize];
+            let margin = margin as f64;
+            (margin >= PEAK_MIN_SHARE * total && margin >= PEAK_DOMINANCE * p.weight).then(|| {
+                let [r, g, b, _] = rgb.to_le_bytes();
+                let point = Point {
+                    lab: rgb_to_oklab([r, g, b]),
+                    weight: margin,
+                    bin: p.bin,
+                };
+                (point, [r, g, b])
+            })
+        })
+        .collect();
+    peaks.sort_by(|a, b| {
+        b.0.weight
+            .total_cmp(&a.0.weight)
+            .then(a.0.bin.cmp(&b.0.bin))
+    });
+    peaks
+}
+
+/// Whether `c` is (nearly) a linear-light mix of `a` and `b`: what anti-aliased edges
+/// and translucent overlays produce.
+fn is_blend(c: [u8; 3], a: [u8; 3], b: [u8; 3]) -> bool {
+    let lin = |v: [u8; 3]| v.map(crate::color::srgb_u8_to_linear);
+    let (c, a, b) = (lin(c), lin(a), lin(b));
+    let ab = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+    let len2 = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
+    if len2 <= 0.0 {
+        return false;
+    }
+    let t = ((c[0] - a[0]) * ab[0] + (c[1] - a[1]) * ab[1] + (c[2] - a[2]) * ab[2]) / len2;
+    let t = t.clamp(0.0, 1.0);
+    let mix = [0, 1, 2].map(|k| a[k] + t * ab[k]);
+    linear_to_oklab(mix[0], mix[1], mix[2]).distance(linear_to_oklab(c[0], c[1], c[2]))
+        < BLEND_TOLERANCE
+}
+
+/// The peaks that are colours in their own right: not blends of two heavier peaks.
+fn distinct_peaks(peaks: &[(Point, [u8; 3])]) -> Vec<Point> {
+    let mut out = Vec::new();
+    for (i, (p, rgb)) in peaks.iter().enumerate() {
+        let heavier = &peaks[..i];
+        let blend = heavier
+            .iter()
+            .enumerate()
+            .any(|(j, (_, a))| heavier[j + 1..].iter().any(|(_, b)| is_blend(*rgb, *a, *b)));
+        if !blend {
+            out.push(*p);
+        }
+    }
+    out
+}
+
+/// Give every distinct solid colour its own slot when k-means spent its slots on
+/// anti-aliasing in-betweens: the most costly unrepresented peak replaces the centre
+/// whose removal costs the least, unless that centre is itself a more important peak.
+/// This is why a 2% brand colour on a white page survives at k=8.
+fn rescue_peaks(
+    points: &[Point],
+    peaks: &[Point],
+    centers: &mut [Oklab],
+    pinned: &mut [bool],
+) -> bool {
+    let mut changed = false;
+    for _ in 0..centers.len() {
+        // The unrepresented peak that costs most: weight x distance. Costs here are linear
+        // in distance, like the quality metric, so a large near-white panel (cheap in
+        // squared terms) is not traded for a small accent.
+        let Some((peak, peak_cost)) = peaks
+            .iter()
+            .map(|p| (p, nearest(centers, p.lab).1))
+            .filter(|&(_, d2)| d2 > RESCUE_DISTANCE * RESCUE_DISTANCE)
+            .map(|(p, d2)| (p, p.weight * d2.sqrt()))
+            .fold(None, |best: Option<(&Point, f64)>, x| match best {
+                Some(b) if b.1 >= x.1 => Some(b),
+                _ => Some(x),
+            })
+        else {
+            break;
+        };
+        if centers.len() < 2 {
+            break;
+        }
+        // Removal cost of each centre: its points move to their second-nearest centre.
+        let mut removal = vec![0.0; centers.len()];
+        for p in points {
+            let (mut i1, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
+            for (i, c) in centers.iter().enumerate() {
+                let d = c.distance_sq(p.lab);
+                if d < d1 {
+                    (d2, i1, d1) = (d1, i, d);
+                } else if d < d2 {
+                    d2 = d;
+                }
+            }
+            removal[i1] += p.weight * (d2.sqrt() - d1.sqrt());
+        }
+        // A centre sitting on a peak is protected by that peak's own importance.
+        let protection = |c: Oklab| -> f64 {
+            peaks
+                .iter()
+                .filter(|q| q.lab.distance_sq(c) <= RESCUE_DISTANCE * RESCUE_DISTANCE)
+                .map(|q| {
+                    let others = centers
+                        .iter()
+                        .filter(|o| o.distance_sq(c) > 0.0)
+                        .map(|o| o.distance(q.lab))
+                        .fold(f64::INFINITY, f64::min);
+                    q.weight * others
+                })
+                .fold(0.0, f64::max)
+        };
+        let victim = (0..centers.len())
+            .filter(|&i| protection(centers[i]) < peak_cost)
+            .fold(None, |best: Option<usize>, i| match best {
+                Some(b) if removal[b] <= removal[i] => Some(b),
+                _ => Some(i),
+            });
+        let Some(v) = victim else { break };
+        centers[v] = peak.lab;
+        pinned[v] = true;
+        changed = true;
+    }
+    changed
+}
+
+/// The raw result of quantization: colours with their pixel shares, share-descending.
+pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f64)>, Error> {
+    check_max_colors(max_colors)?;
+    let hist = histogram(&img.rgba);
+    let points = &hist.points[..];
+    if points.is_empty() {
+        return Ok(Vec::new());
+    }
+    let total: f64 = points.iter().map(|p| p.weight).sum();
+    // A few fixed seeds, keep the best: k-means only finds a local optimum, and over at
+    // most 32768 bins a restart costs far less than the pass over the pixels.
+    let k = max_colors.min(points.len());
+    let mut centers = Vec::new();
+    let mut best_cost = f64::INFINITY;
+    for attempt in 0..RESTARTS {
+        let mut candidate = seed(points, k, SEED.wrapping_add(attempt));
+        refine(points, &mut candidate, &[], MAX_ITERATIONS);
+        let cost = linear_cost(points, &candidate);
+        if cost < best_cost {
+            best_cost = cost;
+            centers = candidate;
+        }
+    }
+    let mut pinned = vec![false; centers.len()];
+    let peaks = distinct_peaks(&solid_peaks(&hist, total));
+    if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
+        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+    }
+    if merge_close(points, &mut centers, &mut pinned) {
+        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+        merge_close(points, &mut centers, &mut pinned);
+    }
+    let assign = refine(points, &mut centers, &pinned, 1);
+    let mut weights = vec![0.0; centers.len()];
+    for (a, p) in assign.iter().zip(points) {
+        weights[*a] += p.weight;
+    }
+    // Two centres can round to the same 8-bit colour; fold them together.
+    let mut out: Vec<([u8; 3], f64)> = Vec::with_capacity(centers.len());
+    for (c, w) in centers.iter().zip(&weights) {
+        if *w <= 0.0 {
+            continue;
+        }
+        let rgb = oklab_to_rgb(*c);
+        match out.iter_mut().find(|(x, _)| *x == rgb) {
+            Some(e) => e.1 += w / total,
+            None => out.push((rgb, w / total)),
+        }
+    }
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// Extract an annotated palette of at most `max_colors` colours, with suggested roles.
+///
+/// Deterministic: the same pixels always give the same palette. An image whose pixels are
+/// all fully transparent gives an empty palette.
+pub fn extract_palette(img: &DecodedImage, max_colors: usize) -> Result<Palette, Error> {
+    let colors = quantize(img, max_colors)?;
+    let mut tokens: Vec<_> = colors
+        .iter()
+        .map(|&(rgb, share)| annotate(rgb, share))
+        .collect();
+    assign_roles(&mut tokens);
+    Ok(Palette { colors: tokens })
+}
+
+/// How well a palette represents an image: OKLab distance x 100 from every non-transparent
+/// pixel to its nearest palette colour.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Quality {
+    pub mean: f64,
+    /// 95th percentile (resolution 0.001).
+    pub p95: f64,
+}
+
+/// Quality of `palette` on the full image (a measurement pass, not part of extraction).
+pub fn quality(img: &DecodedImage, palette: &Palette) -> Quality {
+    let colors: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.rgb).collect();
+    quality_of_colors(img, &colors)
+}
+
+/// [`quality`] for a bare list of colours (used to score other quantizers the same way).
+pub fn quality_of_colors(img: &DecodedImage, colors: &[[u8; 3]]) -> Quality {
+    let centers: Vec<Oklab> = colors.iter().map(|&c| rgb_to_oklab(c)).collect();
+    if centers.is_empty() {
+        return Quality::default();
+    }
+    // Distances x100 are bucketed at 0.001 up to 200 (beyond the widest OKLab distance),
+    // which gives the percentile without storing one float per pixel.
+    const RES: f64 = 1000.0;
+    let mut buckets = vec![0u64; 200_001];
+    let mut sum = 0.0;
+    let mut n = 0u64;
+    // Neighbouring pixels repeat a lot; a one-entry cache skips most conversions.
+    let mut last: Option<([u8; 3], f64)> = None;
+    for px in img.rgba.chunks_exact(4) {
+        if px[3] == 0 {
+            continue;
+        }
+        let rgb = [px[0], px[1], px[2]];
+        let d = match last {
+            Some((c, d)) if c == rgb => d,
+            _ => {
+                let d = nearest(&centers, rgb_to_oklab(rgb)).1.sqrt() * 100.0;
+                last = Some((rgb, d));
+                d
+            }
+        };
+        sum += d;
+        n += 1;
+        let last_bucket = buckets.len() - 1;
+        buckets[((d * RES) as usize).min(last_bucket)] += 1;
+    }
+    if n == 0 {
+        return Quality::default();
+    }
+    let rank = (n as f64 * 0.95).ceil() as u64;
+    let mut acc = 0;
+    let mut p95 = 0.0;
+    for (i, &c) in buckets.iter().enumerate() {
+        acc += c;
+        if acc >= rank {
+            p95 = i as f64 / RES;
+            break;
+        }
+    }
+    Quality {
+        mean: sum / n as f64,
+        p95,
+    }
+}
