@@ -56,7 +56,7 @@ pub fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
 
 /// Parses JSON into `T`, naming the field that failed. Syntax errors are 400; a body that
 /// parses but does not fit the type (wrong type, unknown or missing field) is 422.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn s12_refuses_bad_text_and_oversize_before_decoding() {
         assert_eq!(decode_base64("", 10), Err(Base64Error::Empty));
-        assert_eq!(decode_base64("data:image/png;base64,", 10), Err(Base64Error::Empty));
+        assert_eq!(
+            decode_base64("data:image/png;base64,", 10),
+            Err(Base64Error::Empty)
+        );
         assert_eq!(decode_base64("not*base64!", 100), Err(Base64Error::Invalid));
         assert_eq!(decode_base64("QUJD=x", 100), Err(Base64Error::Invalid));
         assert_eq!(

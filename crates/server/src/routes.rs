@@ -9,6 +9,8 @@ pub mod health;
 pub mod ownership;
 pub mod projects;
 
+use std::convert::Infallible;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -76,8 +78,8 @@ impl RouteTable {
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
         let route = on(filter, handler)
-            .layer(DefaultBodyLimit::max(limit))
-            .layer(RequestBodyLimitLayer::new(limit));
+            .layer::<_, Infallible>(DefaultBodyLimit::max(limit))
+            .layer::<_, Infallible>(RequestBodyLimitLayer::new(limit));
         self.router = self.router.route(path, route);
         self.entries.push(RouteEntry {
             method,
@@ -89,50 +91,62 @@ impl RouteTable {
 }
 
 fn table() -> RouteTable {
-    use Access::{Principal, Public};
+    use Access::{Principal as Private, Public};
+    use Method as M;
+    use {admin as adm, auth as au, colors as co, projects as pr};
     RouteTable::new()
-        .add(Method::POST, "/auth/register", Public, auth::register)
-        .add(Method::POST, "/auth/token", Public, auth::login)
-        .add(Method::POST, "/auth/refresh", Public, auth::refresh)
-        .add(Method::POST, "/auth/logout", Principal, auth::logout)
-        .add(Method::GET, "/auth/me", Principal, auth::me)
+        .add(M::POST, "/auth/register", Public, au::register)
+        .add(M::POST, "/auth/token", Public, au::login)
+        .add(M::POST, "/auth/refresh", Public, au::refresh)
+        .add(M::POST, "/auth/logout", Private, au::logout)
+        .add(M::GET, "/auth/me", Private, au::me)
+        .add(M::POST, "/auth/password", Private, au::change_password)
+        .add(M::POST, "/auth/api-keys", Private, au::create_api_key)
+        .add(M::GET, "/auth/api-keys", Private, au::list_api_keys)
         .add(
-            Method::POST,
-            "/auth/password",
-            Principal,
-            auth::change_password,
-        )
-        .add(
-            Method::POST,
-            "/auth/api-keys",
-            Principal,
-            auth::create_api_key,
-        )
-        .add(
-            Method::GET,
-            "/auth/api-keys",
-            Principal,
-            auth::list_api_keys,
-        )
-        .add(
-            Method::DELETE,
+            M::DELETE,
             "/auth/api-keys/{id}",
-            Principal,
-            auth::revoke_api_key,
+            Private,
+            au::revoke_api_key,
         )
-        .add(Method::GET, "/admin/users", Principal, admin::list_users)
+        .add(M::GET, "/admin/users", Private, adm::list_users)
+        .add(M::PATCH, "/admin/users/{id}", Private, adm::update_user)
+        .add(M::GET, "/admin/audit", Private, adm::list_audit_events)
+        .add(M::POST, "/projects", Private, pr::create_project)
+        .add(M::GET, "/projects", Private, pr::list_projects)
+        .add(M::GET, "/projects/{id}", Private, pr::find_project)
+        .add(M::PATCH, "/projects/{id}", Private, pr::update_project)
+        .add(M::DELETE, "/projects/{id}", Private, pr::delete_project)
         .add(
-            Method::PATCH,
-            "/admin/users/{id}",
-            Principal,
-            admin::update_user,
+            M::POST,
+            "/projects/{id}/sessions",
+            Private,
+            pr::create_session,
         )
         .add(
-            Method::GET,
-            "/admin/audit",
-            Principal,
-            admin::list_audit_events,
+            M::GET,
+            "/projects/{id}/sessions",
+            Private,
+            pr::list_sessions,
         )
+        .add(M::GET, "/sessions/{id}", Private, pr::find_session)
+        .add(M::DELETE, "/sessions/{id}", Private, pr::delete_session)
+        .add_with_limit(
+            M::POST,
+            "/colors/extract",
+            Private,
+            EXTRACT_BODY_LIMIT,
+            co::extract_colors,
+        )
+        .add(
+            M::GET,
+            "/projects/{id}/colors",
+            Private,
+            co::list_project_colors,
+        )
+        .add(M::PATCH, "/colors/{id}", Private, co::update_color)
+        .add(M::DELETE, "/colors/{id}", Private, co::delete_color)
+        .add(M::GET, "/projects/{id}/export", Private, co::export_project)
 }
 
 /// Every `/api/v1` route, for tests and documentation.

@@ -216,7 +216,10 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-async fn from_multipart(mut form: Multipart, max_image_bytes: usize) -> Result<ExtractInput, ApiError> {
+async fn from_multipart(
+    mut form: Multipart,
+    max_image_bytes: usize,
+) -> Result<ExtractInput, ApiError> {
     let mut project_id = None;
     let mut session_id = None;
     let mut max = None;
@@ -277,11 +280,13 @@ fn engine_error(err: copythat_core::Error) -> ApiError {
         Error::UnsupportedFormat { .. } => ApiError::UnsupportedMediaType(
             "unsupported image format: send PNG, JPEG, WebP or GIF".into(),
         ),
-        Error::TooLarge { reason } => ApiError::PayloadTooLarge(format!("image too large: {reason}")),
-        Error::InvalidMaxColors(_) => ApiError::field("max_colors", "must be between 1 and 50"),
-        Error::Corrupt { .. } => {
-            ApiError::Unprocessable("the image is corrupt or truncated and cannot be decoded".into())
+        Error::TooLarge { reason } => {
+            ApiError::PayloadTooLarge(format!("image too large: {reason}"))
         }
+        Error::InvalidMaxColors(_) => ApiError::field("max_colors", "must be between 1 and 50"),
+        Error::Corrupt { .. } => ApiError::Unprocessable(
+            "the image is corrupt or truncated and cannot be decoded".into(),
+        ),
         _ => ApiError::Unprocessable("the image cannot be processed".into()),
     }
 }
@@ -333,10 +338,7 @@ pub async fn extract_colors(
         Some(id) => {
             let session = ownership::session(&state, &principal, id).await?;
             if session.project_id != project.id {
-                return Err(ApiError::field(
-                    "session_id",
-                    "belongs to another project",
-                ));
+                return Err(ApiError::field("session_id", "belongs to another project"));
             }
             Some(session)
         }

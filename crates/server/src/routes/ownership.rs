@@ -58,7 +58,11 @@ fn kind_name(kind: ResourceKind) -> &'static str {
     }
 }
 
-pub async fn project(state: &AppState, principal: &Principal, id: Uuid) -> Result<Project, ApiError> {
+pub async fn project(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Project, ApiError> {
     let lookup = state
         .store
         .owned_project(id, owner_of(principal))

@@ -63,7 +63,9 @@ pub async fn create_project(
     );
     checks.finish()?;
     let (Some(name), Some(description)) = (name, description) else {
-        return Err(ApiError::internal(anyhow::anyhow!("validated fields missing")));
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
     };
     let now = OffsetDateTime::now_utc();
     let project = Project {
@@ -247,13 +249,14 @@ pub async fn create_session(
     let mut checks = Checks::default();
     let name = checks.check(
         "name",
-        validate::optional_text(body.name.as_deref(), validate::MAX_NAME_CHARS)
-            .and_then(|n| match n {
+        validate::optional_text(body.name.as_deref(), validate::MAX_NAME_CHARS).and_then(
+            |n| match n {
                 Some(n) if n.contains(['\n', '\r', '\t']) => {
                     Err("must not contain control characters")
                 }
                 other => Ok(other),
-            }),
+            },
+        ),
     );
     checks.finish()?;
     let session = ExtractionSession {

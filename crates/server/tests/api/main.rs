@@ -6,3 +6,4 @@ mod helpers;
 mod binary;
 mod foundation;
 mod identity;
+mod resources;

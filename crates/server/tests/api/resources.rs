@@ -1,0 +1,535 @@
+//! Projects, sessions, colour tokens, extraction and export over HTTP: ownership across
+//! users, validation, body limits and hostile images, with the stored data checked after
+//! every attack (S8, S10-S13, S18, S24).
+
+use copythat_core::synth;
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A PNG of vertical stripes: white page, dark text colour and a small brand accent.
+fn brand_png() -> Vec<u8> {
+    synth::encode_png(&synth::stripes(
+        64,
+        &[
+            ([255, 255, 255], 70),
+            ([17, 24, 39], 20),
+            ([37, 99, 235], 10),
+        ],
+    ))
+}
+
+/// A tiny valid PNG header that declares `w` x `h` pixels: a decompression bomb's shape.
+fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    // A zlib stream of zeros: what would inflate to gigabytes if it were trusted.
+    chunk(
+        b"IDAT",
+        &[
+            0x78, 0x9c, 0x63, 0x60, 0x18, 0x05, 0xa3, 0x60, 0x14, 0x0c, 0x00,
+        ],
+    );
+    chunk(b"IEND", &[]);
+    out
+}
+
+impl TestApp {
+    async fn new_project(&self, user: &TestUser, name: &str) -> Value {
+        let response = self
+            .bearer(Method::POST, "/api/v1/projects", &user.access)
+            .json(&json!({ "name": name, "description": "brand colours" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    async fn extract(&self, user: &TestUser, body: &Value) -> reqwest::Response {
+        self.bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get_json(&self, user: &TestUser, path: &str) -> (u16, Value) {
+        let response = self
+            .bearer(Method::GET, path, &user.access)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Everything a user can see of a project, to prove an attack changed nothing.
+    async fn snapshot(&self, user: &TestUser, project_id: &str) -> Value {
+        let (_, project) = self
+            .get_json(user, &format!("/api/v1/projects/{project_id}"))
+            .await;
+        let (_, sessions) = self
+            .get_json(user, &format!("/api/v1/projects/{project_id}/sessions"))
+            .await;
+        let (_, colors) = self
+            .get_json(
+                user,
+                &format!("/api/v1/projects/{project_id}/colors?limit=100"),
+            )
+            .await;
+        json!({ "project": project, "sessions": sessions, "colors": colors })
+    }
+}
+
+both_backends! {
+    async fn extraction_from_base64_stores_and_returns_tokens(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Brand").await;
+        let pid = project["id"].as_str().unwrap();
+        let response = app
+            .extract(&user, &json!({ "project_id": pid, "image_base64": b64(&brand_png()), "max_colors": 5 }))
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["image"], json!({ "width": 64, "height": 64, "format": "png" }));
+        let colors = body["colors"].as_array().unwrap();
+        assert!((3..=5).contains(&colors.len()), "{colors:?}");
+        let hexes: Vec<&str> = colors.iter().map(|c| c["hex"].as_str().unwrap()).collect();
+        for expected in ["#ffffff", "#111827", "#2563eb"] {
+            assert!(hexes.contains(&expected), "{expected} in {hexes:?}");
+        }
+        let first = &colors[0];
+        for key in ["id", "project_id", "session_id", "hex", "rgb", "hsl", "oklch", "name", "share",
+                    "role", "contrast_white", "contrast_black", "created_at"] {
+            assert!(first.get(key).is_some(), "{key} in {first}");
+        }
+        assert_eq!(first["hex"], "#ffffff", "sorted by share");
+        assert_eq!(first["rgb"], json!([255, 255, 255]));
+        assert!((first["contrast_black"].as_f64().unwrap() - 21.0).abs() < 0.01);
+
+        let sid = body["session_id"].as_str().unwrap();
+        let (status, session) = app.get_json(&user, &format!("/api/v1/sessions/{sid}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(session["colors"].as_array().unwrap().len(), colors.len());
+        assert_eq!(session["source"], "upload");
+        let (_, listed) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
+        assert_eq!(listed["total"], colors.len());
+
+        // A second extraction into the same session appends.
+        let again = app
+            .extract(&user, &json!({ "project_id": pid, "session_id": sid, "image_base64": b64(&brand_png()), "max_colors": 2 }))
+            .await;
+        assert_eq!(again.status(), 201);
+        let (_, listed) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors?session_id={sid}")).await;
+        assert_eq!(listed["total"], colors.len() + 2);
+        assert!(app.audit_events().await.iter().any(|e| e.action == "extraction"));
+    }
+
+    async fn extraction_from_a_multipart_upload(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Upload").await;
+        let form = Form::new()
+            .text("project_id", project["id"].as_str().unwrap().to_owned())
+            .text("max_colors", "3")
+            .part("image", Part::bytes(brand_png()).file_name("shot.svg").mime_str("image/svg+xml").unwrap());
+        let response = app
+            .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        // The declared name and type are ignored: the bytes are a PNG (S13).
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["colors"].as_array().unwrap().len(), 3);
+    }
+
+    async fn curating_and_exporting_tokens(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Acme Web").await;
+        let pid = project["id"].as_str().unwrap();
+        let body: Value = app
+            .extract(&user, &json!({ "project_id": pid, "image_base64": b64(&brand_png()) }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let accent = body["colors"].as_array().unwrap().iter().find(|c| c["hex"] == "#2563eb").unwrap();
+        let id = accent["id"].as_str().unwrap();
+        let patched = app
+            .bearer(Method::PATCH, &format!("/api/v1/colors/{id}"), &user.access)
+            .json(&json!({ "role": "primary", "name": "Acme Blue" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), 200);
+        let patched: Value = patched.json().await.unwrap();
+        assert_eq!(patched["role"], "primary");
+        assert_eq!(patched["name"], "Acme Blue");
+        let bad_role = app
+            .bearer(Method::PATCH, &format!("/api/v1/colors/{id}"), &user.access)
+            .json(&json!({ "role": "villain" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(assert_problem(bad_role, 422).await["errors"][0]["field"], "role");
+        let hex_change = app
+            .bearer(Method::PATCH, &format!("/api/v1/colors/{id}"), &user.access)
+            .json(&json!({ "hex": "#000000" }))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(hex_change, 422).await;
+
+        for (format, content_type, ext) in [
+            ("dtcg", "application/json", "tokens.json"),
+            ("css", "text/css", "css"),
+            ("scss", "text/x-scss", "scss"),
+            ("tailwind", "text/javascript", "js"),
+            ("style-dictionary", "application/json", "json"),
+        ] {
+            let response = app
+                .bearer(Method::GET, &format!("/api/v1/projects/{pid}/export?format={format}"), &user.access)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{format}");
+            let headers = response.headers().clone();
+            assert!(headers["content-type"].to_str().unwrap().starts_with(content_type), "{format}");
+            assert_eq!(
+                headers["content-disposition"],
+                format!("attachment; filename=\"acme-web.{ext}\"").as_str()
+            );
+            let text = response.text().await.unwrap();
+            assert!(text.to_lowercase().contains("2563eb"), "{format}: {text}");
+            assert!(text.contains("primary"), "{format} names the curated role");
+        }
+        let unknown = app
+            .bearer(Method::GET, &format!("/api/v1/projects/{pid}/export?format=xml"), &user.access)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(unknown, 422).await;
+
+        let deleted = app
+            .bearer(Method::DELETE, &format!("/api/v1/colors/{id}"), &user.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        let (status, _) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
+        assert_eq!(status, 200);
+        let gone = app
+            .bearer(Method::DELETE, &format!("/api/v1/colors/{id}"), &user.access)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(gone, 404).await;
+    }
+
+    async fn s8_other_users_resources_answer_404_and_stay_unchanged(app) {
+        let alice = app.new_user().await;
+        let mallory = app.new_user().await;
+        let project = app.new_project(&alice, "Alice's").await;
+        let pid = project["id"].as_str().unwrap().to_owned();
+        let body: Value = app
+            .extract(&alice, &json!({ "project_id": pid, "image_base64": b64(&brand_png()) }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let sid = body["session_id"].as_str().unwrap().to_owned();
+        let cid = body["colors"][0]["id"].as_str().unwrap().to_owned();
+        let before = app.snapshot(&alice, &pid).await;
+        let missing = uuid::Uuid::new_v4().to_string();
+
+        let attempts: Vec<(Method, String, Value)> = vec![
+            (Method::GET, format!("/api/v1/projects/{pid}"), Value::Null),
+            (Method::PATCH, format!("/api/v1/projects/{pid}"), json!({ "name": "pwned" })),
+            (Method::DELETE, format!("/api/v1/projects/{pid}"), Value::Null),
+            (Method::GET, format!("/api/v1/projects/{pid}/sessions"), Value::Null),
+            (Method::POST, format!("/api/v1/projects/{pid}/sessions"), json!({ "name": "x" })),
+            (Method::GET, format!("/api/v1/projects/{pid}/colors"), Value::Null),
+            (Method::GET, format!("/api/v1/projects/{pid}/export?format=css"), Value::Null),
+            (Method::GET, format!("/api/v1/sessions/{sid}"), Value::Null),
+            (Method::DELETE, format!("/api/v1/sessions/{sid}"), Value::Null),
+            (Method::PATCH, format!("/api/v1/colors/{cid}"), json!({ "role": "primary" })),
+            (Method::DELETE, format!("/api/v1/colors/{cid}"), Value::Null),
+        ];
+        for (method, path, body) in attempts {
+            let mut request = app.bearer(method.clone(), &path, &mallory.access);
+            if !body.is_null() {
+                request = request.json(&body);
+            }
+            let theirs = assert_problem(request.send().await.unwrap(), 404).await;
+            // Exactly what a missing id answers.
+            let missing_path = path
+                .replace(&pid, &missing)
+                .replace(&sid, &missing)
+                .replace(&cid, &missing);
+            let mut request = app.bearer(method.clone(), &missing_path, &mallory.access);
+            if !body.is_null() {
+                request = request.json(&body);
+            }
+            let absent = assert_problem(request.send().await.unwrap(), 404).await;
+            assert_eq!(theirs["detail"], absent["detail"], "{method} {path}");
+            assert_eq!(theirs["title"], absent["title"]);
+        }
+
+        // Ids smuggled in bodies: Alice's project, or Alice's session under Mallory's project.
+        let smuggled = app
+            .extract(&mallory, &json!({ "project_id": pid, "image_base64": b64(&brand_png()) }))
+            .await;
+        assert_problem(smuggled, 404).await;
+        let own = app.new_project(&mallory, "Mallory's").await;
+        let smuggled = app
+            .extract(&mallory, &json!({ "project_id": own["id"], "session_id": sid, "image_base64": b64(&brand_png()) }))
+            .await;
+        assert_problem(smuggled, 404).await;
+
+        assert_eq!(app.snapshot(&alice, &pid).await, before, "nothing changed");
+        let (_, listed) = app.get_json(&mallory, "/api/v1/projects").await;
+        assert_eq!(listed["total"], 1, "Mallory lists only her own project");
+        let denials = app
+            .audit_events()
+            .await
+            .into_iter()
+            .filter(|e| e.action == "access_denied" && e.actor == format!("user:{}", mallory.id))
+            .count();
+        assert!(denials >= 11, "each ownership denial audited, got {denials}");
+
+        // Admins reach everything.
+        let admin = app.new_admin().await;
+        let (status, _) = app.get_json(&admin, &format!("/api/v1/projects/{pid}")).await;
+        assert_eq!(status, 200);
+    }
+
+    async fn s8_api_key_reaches_only_its_owners_projects(app) {
+        let alice = app.new_user().await;
+        let bob = app.new_user().await;
+        let project = app.new_project(&alice, "Keyed").await;
+        let key = app.new_api_key(&bob, &["read", "write", "delete"]).await["key"].as_str().unwrap().to_owned();
+        let response = app
+            .with_key(Method::GET, &format!("/api/v1/projects/{}", project["id"].as_str().unwrap()), &key)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 404).await;
+        let read = app.new_api_key(&alice, &["read"]).await["key"].as_str().unwrap().to_owned();
+        let created = app
+            .with_key(Method::POST, "/api/v1/projects", &read)
+            .json(&json!({ "name": "nope" }))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(created, 403).await;
+        let listed = app.with_key(Method::GET, "/api/v1/projects", &read).send().await.unwrap();
+        assert_eq!(listed.json::<Value>().await.unwrap()["total"], 1);
+    }
+
+    async fn s10_s11_project_fields_are_validated(app) {
+        let user = app.new_user().await;
+        let cases = [
+            json!({ "name": "" }),
+            json!({ "name": "   " }),
+            json!({ "name": "x".repeat(256) }),
+            json!({ "name": "bad\u{0}name" }),
+            json!({ "name": "ok", "description": "d".repeat(2001) }),
+            json!({ "name": "ok", "owner_id": user.id }),
+            json!({ "name": 42 }),
+            json!({}),
+        ];
+        for body in cases {
+            let response = app
+                .bearer(Method::POST, "/api/v1/projects", &user.access)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let problem = assert_problem(response, 422).await;
+            assert!(problem["errors"][0]["field"].is_string(), "{body}");
+        }
+        let (_, listed) = app.get_json(&user, "/api/v1/projects").await;
+        assert_eq!(listed["total"], 0, "nothing stored");
+        for query in ["limit=0", "limit=101", "offset=-1", "limit=x", "sort=name"] {
+            let response = app
+                .bearer(Method::GET, &format!("/api/v1/projects?{query}"), &user.access)
+                .send()
+                .await
+                .unwrap();
+            assert_problem(response, 422).await;
+        }
+        let project = app.new_project(&user, "  Trimmed  ").await;
+        assert_eq!(project["name"], "Trimmed");
+        let renamed = app
+            .bearer(Method::PATCH, &format!("/api/v1/projects/{}", project["id"].as_str().unwrap()), &user.access)
+            .json(&json!({ "description": null }))
+            .send()
+            .await
+            .unwrap();
+        let renamed: Value = renamed.json().await.unwrap();
+        assert_eq!(renamed["description"], Value::Null);
+        assert_eq!(renamed["name"], "Trimmed");
+        for max_colors in [0, 51, -1] {
+            let response = app
+                .extract(&user, &json!({ "project_id": project["id"], "image_base64": b64(&brand_png()), "max_colors": max_colors }))
+                .await;
+            assert_eq!(assert_problem(response, 422).await["errors"][0]["field"], "max_colors");
+        }
+    }
+
+    async fn s12_s13_hostile_uploads_are_refused_and_store_nothing(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Target").await;
+        let pid = project["id"].as_str().unwrap().to_owned();
+        let ok = app.extract(&user, &json!({ "project_id": pid, "image_base64": b64(&brand_png()) })).await;
+        assert_eq!(ok.status(), 201);
+        let before = app.snapshot(&user, &pid).await;
+
+        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect fill="red"/></svg>"#;
+        let mut truncated = brand_png();
+        truncated.truncate(truncated.len() / 2);
+        let mut garbage = b"\x89PNG\r\n\x1a\n".to_vec();
+        garbage.extend_from_slice(&[0xAB; 200]);
+        let cases: Vec<(Vec<u8>, u16)> = vec![
+            (svg.to_vec(), 415),
+            // A 2x2 GIF header with no image data after it.
+            (b"GIF87a\x02\x00\x02\x00\x00\x00\x00".to_vec(), 422),
+            (b"hello, world".to_vec(), 415),
+            (truncated, 422),
+            (garbage, 422),
+            (png_declaring(10_000, 10_000), 413),
+            (png_declaring(100_000, 1), 413),
+        ];
+        for (bytes, status) in cases {
+            let response = app.extract(&user, &json!({ "project_id": pid, "image_base64": b64(&bytes) })).await;
+            let problem = assert_problem(response, status).await;
+            assert!(problem["detail"].as_str().unwrap().len() < 200);
+        }
+        for bad in ["not base64 at all!", "", "data:image/png;base64,"] {
+            let response = app.extract(&user, &json!({ "project_id": pid, "image_base64": bad })).await;
+            assert_eq!(assert_problem(response, 422).await["errors"][0]["field"], "image_base64");
+        }
+        let both = app
+            .extract(&user, &json!({ "project_id": pid, "image_base64": b64(&brand_png()), "image_url": "http://127.0.0.1/x.png" }))
+            .await;
+        assert_problem(both, 422).await;
+        let neither = app.extract(&user, &json!({ "project_id": pid })).await;
+        assert_problem(neither, 422).await;
+
+        // Over the limits: 413 from the declared length, before the body is buffered.
+        let huge = "A".repeat(14 * 1024 * 1024 + 100 * 1024);
+        let response = app.extract(&user, &json!({ "project_id": pid, "image_base64": huge })).await;
+        assert_problem(response, 413).await;
+        let big_decoded = b64(&vec![0u8; 10 * 1024 * 1024 + 1]);
+        let response = app.extract(&user, &json!({ "project_id": pid, "image_base64": big_decoded })).await;
+        assert_problem(response, 413).await;
+        let form = Form::new()
+            .text("project_id", pid.clone())
+            .part("image", Part::bytes(vec![0u8; 10 * 1024 * 1024 + 10]).file_name("big.png"));
+        let response = app
+            .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 413).await;
+        let form = Form::new().text("project_id", pid.clone()).text("surprise", "x");
+        let response = app
+            .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 422).await;
+        let plain = app
+            .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .header("content-type", "image/png")
+            .body(brand_png())
+            .send()
+            .await
+            .unwrap();
+        assert_problem(plain, 415).await;
+        let big_json = app
+            .bearer(Method::POST, "/api/v1/projects", &user.access)
+            .json(&json!({ "name": "x", "description": "y".repeat(70 * 1024) }))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(big_json, 413).await;
+
+        assert_eq!(app.snapshot(&user, &pid).await, before, "no attack stored anything");
+    }
+
+    async fn image_url_is_refused_and_never_fetched(app) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "No fetch").await;
+        let response = app
+            .extract(&user, &json!({ "project_id": project["id"], "image_url": format!("http://{addr}/logo.png") }))
+            .await;
+        assert_eq!(assert_problem(response, 422).await["errors"][0]["field"], "image_url");
+        let accepted = tokio::time::timeout(std::time::Duration::from_millis(300), listener.accept()).await;
+        assert!(accepted.is_err(), "the server connected to the URL");
+    }
+
+    async fn deleting_a_project_removes_its_sessions_and_tokens(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Doomed").await;
+        let pid = project["id"].as_str().unwrap().to_owned();
+        let body: Value = app
+            .extract(&user, &json!({ "project_id": pid, "image_base64": b64(&brand_png()) }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let cid = body["colors"][0]["id"].as_str().unwrap().to_owned();
+        let sid = body["session_id"].as_str().unwrap().to_owned();
+        let deleted = app.bearer(Method::DELETE, &format!("/api/v1/projects/{pid}"), &user.access).send().await.unwrap();
+        assert_eq!(deleted.status(), 204);
+        for path in [format!("/api/v1/projects/{pid}"), format!("/api/v1/sessions/{sid}")] {
+            assert_problem(app.bearer(Method::GET, &path, &user.access).send().await.unwrap(), 404).await;
+        }
+        let patch = app.bearer(Method::PATCH, &format!("/api/v1/colors/{cid}"), &user.access).json(&json!({ "name": "x" })).send().await.unwrap();
+        assert_problem(patch, 404).await;
+        let actions: Vec<String> = app.audit_events().await.into_iter().map(|e| e.action).collect();
+        for action in ["project_create", "extraction", "project_delete"] {
+            assert!(actions.iter().any(|a| a == action), "{action}");
+        }
+    }
+}
