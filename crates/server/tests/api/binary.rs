@@ -186,3 +186,60 @@ async fn s9_first_admin_is_made_only_by_the_cli() {
     let again = create("root@example.com", &password, false);
     assert!(!again.status.success(), "duplicate email refused");
 }
+
+#[test]
+fn extract_cli_prints_tokens_and_reports_bad_files_by_name() {
+    use copythat_core::synth;
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("brand.png");
+    let jpeg = dir.path().join("photo.jpg");
+    let svg = dir.path().join("logo.svg");
+    let image = synth::stripes(48, &[([250, 250, 250], 80), ([220, 38, 38], 20)]);
+    std::fs::write(&png, synth::encode_png(&image)).unwrap();
+    std::fs::write(&jpeg, synth::encode_jpeg(&image)).unwrap();
+    std::fs::write(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+
+    let single = copythat()
+        .arg("extract")
+        .arg(&png)
+        .args(["-n", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        single.status.success(),
+        "{}",
+        String::from_utf8_lossy(&single.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&single.stdout).unwrap();
+    let colors = json["colors"].as_array().unwrap();
+    assert!(!colors.is_empty() && colors.len() <= 4);
+    assert_eq!(json["image"]["format"], "png");
+    assert!(colors.iter().any(|c| c["hex"] == "#dc2626"), "{json}");
+
+    let many = copythat()
+        .arg("extract")
+        .args([&png, &svg, &jpeg])
+        .args(["--format", "css"])
+        .output()
+        .unwrap();
+    assert!(
+        !many.status.success(),
+        "a bad file makes the exit code non-zero"
+    );
+    let stdout = String::from_utf8(many.stdout).unwrap();
+    assert_eq!(stdout.matches(":root").count(), 2, "{stdout}");
+    let stderr = String::from_utf8(many.stderr).unwrap();
+    assert!(
+        stderr.contains("logo.svg") && stderr.contains("unsupported"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("brand.png"));
+
+    let bad_n = copythat()
+        .arg("extract")
+        .arg(&png)
+        .args(["-n", "51"])
+        .output()
+        .unwrap();
+    assert!(!bad_n.status.success());
+}
