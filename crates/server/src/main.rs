@@ -114,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!(backend = store.backend(), "migrations applied");
             Ok(ExitCode::SUCCESS)
         }
+        // Handled in `main` before any runtime starts.
         Command::Extract { .. } => Ok(ExitCode::SUCCESS),
         Command::User {
             command:

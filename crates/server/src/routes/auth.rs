@@ -200,7 +200,14 @@ pub async fn login(
         store: &state.store,
         meta: &meta,
     };
-    let account = form.username.trim().to_lowercase();
+    // The throttle keys on what was typed, bounded so junk cannot bloat its memory.
+    let account: String = form
+        .username
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(320)
+        .collect();
     if let Err(locked) = state.auth.throttle.check(&account, ip) {
         audit
             .record(

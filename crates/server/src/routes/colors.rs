@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +26,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, is_json_content_type, parse_json};
 use crate::intake::{Base64Error, decode_base64};
+use crate::routes::EXTRACT_BODY_LIMIT;
 use crate::store::{ColorTokenRecord, ExtractionSession, Page, TokenChange};
 use crate::validate::{self, Checks, Paging};
 
@@ -37,9 +37,12 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(15);
 const EXPORT_MAX_TOKENS: i64 = 5000;
 const MAX_TEXT_FIELD: usize = 128;
 
-/// Decoding and quantization slots, one per core, shared by every request (S18).
+/// Bounds on extraction work (S18): decoding and quantization slots, one per core, and
+/// upload slots, two per core, taken before a body is read, so the memory held by
+/// buffered uploads does not grow with the number of clients sending them.
 pub struct ExtractionPool {
     permits: Arc<Semaphore>,
+    uploads: Arc<Semaphore>,
 }
 
 impl ExtractionPool {
@@ -47,7 +50,16 @@ impl ExtractionPool {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             permits: Arc::new(Semaphore::new(cores)),
+            uploads: Arc::new(Semaphore::new(cores * 2)),
         }
+    }
+
+    /// A slot to buffer one upload in; waits, then answers 503, when all are taken.
+    async fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        tokio::time::timeout(QUEUE_TIMEOUT, self.uploads.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Unavailable)?
+            .map_err(ApiError::internal)
     }
 
     async fn run<T: Send + 'static>(
@@ -274,6 +286,43 @@ async fn from_multipart(
     })
 }
 
+/// Reads a whole body into one buffer sized from `Content-Length`, so a large upload is
+/// held once rather than in chunks plus a copy; more than `limit` bytes is a 413.
+async fn read_body(request: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || ApiError::PayloadTooLarge("the request body is too large".into());
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = request.into_body();
+    let mut data = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            let inner = err.into_inner();
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+            while let Some(e) = source {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return too_large();
+                }
+                source = e.source();
+            }
+            ApiError::BadRequest("the request body could not be read".into())
+        })?;
+        if let Ok(chunk) = frame.into_data() {
+            if data.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+    }
+    Ok(data)
+}
+
 fn engine_error(err: copythat_core::Error) -> ApiError {
     use copythat_core::Error;
     match err {
@@ -311,15 +360,9 @@ pub async fn extract_colors(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    let _upload = state.extraction.upload_slot().await?;
     let input = if is_json_content_type(request.headers()) {
-        let bytes = Bytes::from_request(request, &state)
-            .await
-            .map_err(|r| match r.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge("the request body is too large".into())
-                }
-                _ => ApiError::BadRequest("the request body could not be read".into()),
-            })?;
+        let bytes = read_body(request, EXTRACT_BODY_LIMIT).await?;
         from_json(&bytes, max_image_bytes)?
     } else if content_type.starts_with("multipart/form-data") {
         let form = Multipart::from_request(request, &state)
