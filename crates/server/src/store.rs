@@ -38,7 +38,8 @@ impl From<sqlx::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service keeps. Lookups of user-owned resources take the owner and
-/// put ownership into the query itself (S8).
+/// put ownership into the query itself (S8). Ids are UUIDv7, so ordering by id is
+/// ordering by creation time on both backends.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;

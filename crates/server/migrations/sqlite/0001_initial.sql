@@ -43,7 +43,7 @@ CREATE TABLE api_keys (
     created_at   TEXT NOT NULL
 );
 CREATE UNIQUE INDEX api_keys_hash_key ON api_keys (key_hash);
-CREATE INDEX api_keys_user ON api_keys (user_id, created_at);
+CREATE INDEX api_keys_user ON api_keys (user_id, id);
 
 CREATE TABLE projects (
     id          BLOB PRIMARY KEY NOT NULL,
@@ -53,7 +53,7 @@ CREATE TABLE projects (
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 );
-CREATE INDEX projects_owner ON projects (owner_id, created_at);
+CREATE INDEX projects_owner ON projects (owner_id, id);
 
 CREATE TABLE extraction_sessions (
     id           BLOB PRIMARY KEY NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE extraction_sessions (
     image_format TEXT,
     created_at   TEXT NOT NULL
 );
-CREATE INDEX extraction_sessions_project ON extraction_sessions (project_id, created_at);
+CREATE INDEX extraction_sessions_project ON extraction_sessions (project_id, id);
 
 CREATE TABLE color_tokens (
     id             BLOB PRIMARY KEY NOT NULL,
@@ -84,7 +84,7 @@ CREATE TABLE color_tokens (
     contrast_black REAL NOT NULL,
     created_at     TEXT NOT NULL
 );
-CREATE INDEX color_tokens_project ON color_tokens (project_id, created_at, position);
+CREATE INDEX color_tokens_project ON color_tokens (project_id, session_id, position);
 CREATE INDEX color_tokens_session ON color_tokens (session_id, position);
 
 CREATE TABLE audit_events (

@@ -57,7 +57,7 @@ macro_rules! shared_store_impl {
 
         async fn list_users(&self, page: Page) -> StoreResult<(Vec<User>, i64)> {
             let items = sqlx::query_as::<_, User>(
-                "SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2",
+                "SELECT * FROM users ORDER BY id LIMIT $1 OFFSET $2",
             )
             .bind(page.limit)
             .bind(page.offset)
@@ -226,7 +226,7 @@ macro_rules! shared_store_impl {
 
         async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>> {
             Ok(sqlx::query_as::<_, ApiKeyRecord>(
-                "SELECT * FROM api_keys WHERE user_id = $1 AND is_active ORDER BY created_at, id",
+                "SELECT * FROM api_keys WHERE user_id = $1 AND is_active ORDER BY id",
             )
             .bind(user_id)
             .fetch_all(&self.pool)
@@ -297,7 +297,7 @@ macro_rules! shared_store_impl {
         ) -> StoreResult<(Vec<Project>, i64)> {
             let items = sqlx::query_as::<_, Project>(
                 "SELECT * FROM projects WHERE ($1 IS NULL OR owner_id = $1)
-                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+                 ORDER BY id DESC LIMIT $2 OFFSET $3",
             )
             .bind(owner.filter())
             .bind(page.limit)
@@ -366,7 +366,7 @@ macro_rules! shared_store_impl {
         ) -> StoreResult<(Vec<ExtractionSession>, i64)> {
             let items = sqlx::query_as::<_, ExtractionSession>(
                 "SELECT * FROM extraction_sessions WHERE project_id = $1
-                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+                 ORDER BY id DESC LIMIT $2 OFFSET $3",
             )
             .bind(project_id)
             .bind(page.limit)
@@ -449,7 +449,7 @@ macro_rules! shared_store_impl {
             let items = sqlx::query_as::<_, ColorTokenRecord>(
                 "SELECT * FROM color_tokens WHERE project_id = $1
                     AND ($2 IS NULL OR session_id = $2)
-                 ORDER BY created_at, session_id, position LIMIT $3 OFFSET $4",
+                 ORDER BY session_id, position LIMIT $3 OFFSET $4",
             )
             .bind(project_id)
             .bind(session_id)
@@ -542,7 +542,7 @@ macro_rules! shared_store_impl {
 
         async fn list_audit_events(&self, page: Page) -> StoreResult<(Vec<AuditEvent>, i64)> {
             let items = sqlx::query_as::<_, AuditEvent>(
-                "SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1 OFFSET $2",
+                "SELECT * FROM audit_events ORDER BY id DESC LIMIT $1 OFFSET $2",
             )
             .bind(page.limit)
             .bind(page.offset)

@@ -508,6 +508,19 @@ both_backends! {
         assert!(accepted.is_err(), "the server connected to the URL");
     }
 
+    async fn lists_page_newest_first_with_totals(app) {
+        let user = app.new_user().await;
+        for name in ["one", "two", "three"] {
+            app.new_project(&user, name).await;
+        }
+        let (_, page) = app.get_json(&user, "/api/v1/projects?limit=2&offset=1").await;
+        assert_eq!(page["total"], 3);
+        let names: Vec<&str> = page["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["two", "one"]);
+        let (_, all) = app.get_json(&user, "/api/v1/projects").await;
+        assert_eq!(all["items"][0]["name"], "three");
+    }
+
     async fn deleting_a_project_removes_its_sessions_and_tokens(app) {
         let user = app.new_user().await;
         let project = app.new_project(&user, "Doomed").await;
