@@ -20,6 +20,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ApiError, render_problems};
+use crate::limits::{self, DynLimiter};
 use crate::request_id::request_context;
 use crate::routes;
 use crate::routes::colors::ExtractionPool;
@@ -32,15 +33,17 @@ pub struct AppState {
     pub store: DynStore,
     pub auth: Arc<Auth>,
     pub extraction: Arc<ExtractionPool>,
+    pub limiter: DynLimiter,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: DynStore) -> Self {
+    pub fn new(config: Config, store: DynStore, limiter: DynLimiter) -> Self {
         Self {
             auth: Auth::new(&config),
             extraction: Arc::new(ExtractionPool::new()),
             config: Arc::new(config),
             store,
+            limiter,
         }
     }
 }
@@ -77,6 +80,10 @@ fn with_middleware(app: Router<AppState>, state: &AppState) -> Router<AppState> 
             config.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ))
         .layer(middleware::from_fn(render_problems))
         .layer(cors(config));
     with_security_headers(app, config.is_production()).layer(middleware::from_fn_with_state(
@@ -178,7 +185,8 @@ impl Application {
 
     pub async fn build_with_store(config: Config, store: DynStore) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.bind).await?;
-        let state = AppState::new(config, store);
+        let limiter = limits::from_config(&config)?;
+        let state = AppState::new(config, store, limiter);
         Ok(Self {
             listener,
             router: router(state),
@@ -239,7 +247,7 @@ mod tests {
         let store = crate::store::connect(&crate::config::ConnectionUrl::new("sqlite::memory:"))
             .await
             .unwrap();
-        let state = AppState::new(config, store);
+        let state = AppState::new(config, store, Arc::new(limits::MemoryLimiter::new()));
         with_middleware(extra, &state).with_state(state)
     }
 

@@ -179,6 +179,8 @@ pub struct Config {
     pub extract_per_minute: u32,
     pub login_per_minute: u32,
     pub rate_limit_fail_closed: bool,
+    /// Prefix of every rate-limit key in Redis (instances sharing limits share it).
+    pub redis_key_prefix: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub max_image_bytes: usize,
@@ -422,6 +424,9 @@ impl Config {
             extract_per_minute: src.positive("COPYTHAT_EXTRACT_PER_MINUTE", 10)?,
             login_per_minute: src.positive("COPYTHAT_LOGIN_PER_MINUTE", 5)?,
             rate_limit_fail_closed: src.flag("COPYTHAT_RATE_LIMIT_FAIL_CLOSED", false)?,
+            redis_key_prefix: src
+                .get("COPYTHAT_REDIS_PREFIX")?
+                .unwrap_or_else(|| "copythat:rl:".to_owned()),
             access_ttl: Duration::from_secs(access_secs),
             refresh_ttl: Duration::from_secs(refresh_secs),
             max_image_bytes,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod intake;
+pub mod limits;
 pub mod request_id;
 pub mod routes;
 pub mod store;

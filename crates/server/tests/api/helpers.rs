@@ -194,6 +194,11 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
         ("COPYTHAT_BIND".into(), "127.0.0.1:0".into()),
         ("DATABASE_URL".into(), sqlite_url.clone()),
         ("COPYTHAT_LOG".into(), "warn".into()),
+        // Tests send many requests from one address; the limits get their own tests.
+        ("COPYTHAT_RATE_PER_MINUTE".into(), "100000".into()),
+        ("COPYTHAT_RATE_PER_HOUR".into(), "1000000".into()),
+        ("COPYTHAT_EXTRACT_PER_MINUTE".into(), "100000".into()),
+        ("COPYTHAT_LOGIN_PER_MINUTE".into(), "100000".into()),
     ]);
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());

@@ -249,13 +249,30 @@ both_backends! {
         assert_eq!(a, b);
     }
 
-    async fn s6_failed_logins_are_throttled(app, config = [("COPYTHAT_LOGIN_PER_MINUTE", "3".to_owned())]) {
-        let user = app.new_user().await;
+    async fn s6_failed_logins_are_throttled(
+        app,
+        config = [
+            ("COPYTHAT_LOGIN_PER_MINUTE", "3".to_owned()),
+            ("COPYTHAT_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
+        ]
+    ) {
+        let email = "throttled@example.com";
+        let password = random_password();
+        assert_eq!(app.register(email, &password).await.status(), 201);
+        let login_from = |ip: &'static str, password: String| {
+            app.client
+                .post(app.url("/api/v1/auth/token"))
+                .header("x-forwarded-for", ip)
+                .form(&[("username", email.to_owned()), ("password", password)])
+                .send()
+        };
         for _ in 0..3 {
-            assert_eq!(app.login(&user.email, "wrong-password-here").await.status(), 401);
+            let failed = login_from("203.0.113.1", "wrong-password-here".into()).await.unwrap();
+            assert_eq!(failed.status(), 401);
         }
-        // Locked: even the right password is refused for now, with a Retry-After.
-        let locked = app.login(&user.email, &user.password).await;
+        // From a fresh address (so not its rate limit), the account itself is locked:
+        // even the right password is refused for now, with a Retry-After.
+        let locked = login_from("203.0.113.2", password.clone()).await.unwrap();
         assert_eq!(locked.status(), 429);
         let retry: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=900).contains(&retry));

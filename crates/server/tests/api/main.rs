@@ -6,4 +6,5 @@ mod helpers;
 mod binary;
 mod foundation;
 mod identity;
+mod limits;
 mod resources;

@@ -1,0 +1,265 @@
+//! Rate limiting (S15-S17): GCRA quotas per principal or client address, kept in memory
+//! for one process or in Redis (one atomic script per check) for several, with the
+//! `X-RateLimit-*` headers on every response and 429 + `Retry-After` past a limit.
+
+mod memory;
+mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+pub use memory::MemoryLimiter;
+pub use redis::RedisLimiter;
+
+use crate::app::AppState;
+use crate::auth::api_keys;
+use crate::auth::tokens::{TokenType, sha256_hex};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::request_id::ClientIp;
+
+/// `limit` requests per `period`, as a GCRA: one request every `period / limit`, with a
+/// burst of up to `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub period: Duration,
+}
+
+impl Quota {
+    pub fn per_minute(limit: u32) -> Self {
+        Self {
+            limit,
+            period: Duration::from_secs(60),
+        }
+    }
+
+    pub fn per_hour(limit: u32) -> Self {
+        Self {
+            limit,
+            period: Duration::from_secs(3600),
+        }
+    }
+
+    fn interval_micros(&self) -> u64 {
+        (self.period.as_micros() as u64 / u64::from(self.limit.max(1))).max(1)
+    }
+}
+
+/// The outcome of one check against one quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the quota is whole again.
+    pub reset_secs: u64,
+    /// Seconds until one more request would be allowed (0 when allowed).
+    pub retry_after_secs: u64,
+}
+
+impl Decision {
+    /// Derives the figures from GCRA state: `ahead` is how far the theoretical arrival
+    /// time is ahead of now after this request (or before it, when denied).
+    fn from_gcra(quota: Quota, allowed: bool, ahead_micros: u64, wait_micros: u64) -> Self {
+        let interval = quota.interval_micros();
+        let period = quota.period.as_micros() as u64;
+        let used = ahead_micros.div_ceil(interval);
+        let remaining = (period / interval).saturating_sub(used) as u32;
+        Self {
+            allowed,
+            limit: quota.limit,
+            remaining: remaining.min(quota.limit),
+            reset_secs: ahead_micros.div_ceil(1_000_000),
+            retry_after_secs: wait_micros.div_ceil(1_000_000).max(u64::from(!allowed)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("rate limit backend unavailable: {0}")]
+pub struct LimitError(pub String);
+
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Counts one request for `key` against `quota`. Exact under concurrency.
+    async fn check(&self, key: &str, quota: Quota) -> Result<Decision, LimitError>;
+}
+
+pub type DynLimiter = Arc<dyn RateLimiter>;
+
+/// The limiter the configuration asks for: Redis when `REDIS_URL` is set (S16).
+pub fn from_config(config: &Config) -> Result<DynLimiter, LimitError> {
+    match &config.redis_url {
+        Some(url) => Ok(Arc::new(RedisLimiter::new(
+            url.expose(),
+            &config.redis_key_prefix,
+        )?)),
+        None => Ok(Arc::new(MemoryLimiter::new())),
+    }
+}
+
+/// Whom a request is counted against: a principal when it carries a credential that
+/// names one (checked cheaply, without the database), else the client address (S15, S17).
+/// A bad credential is counted as its address: forging one cannot earn a fresh quota.
+fn subject(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> String {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
+        && api_keys::is_well_formed(key)
+    {
+        return format!("key:{}", &sha256_hex(key)[..32]);
+    }
+    if let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        && let Some(claims) = state.auth.tokens.verify(token.trim(), TokenType::Access)
+    {
+        return format!("user:{}", claims.sub);
+    }
+    format!("ip:{}", ip.0)
+}
+
+/// Liveness and readiness probes come from load balancers at a fixed rhythm: not counted.
+fn exempt(path: &str) -> bool {
+    matches!(path, "/health" | "/ready")
+}
+
+fn is_extraction(method: &Method, path: &str) -> bool {
+    method == Method::POST && path == "/api/v1/colors/extract"
+}
+
+fn is_login(method: &Method, path: &str) -> bool {
+    method == Method::POST && path == "/api/v1/auth/token"
+}
+
+/// The middleware: every quota that applies is checked; the most restrictive one is
+/// reported in the headers, and any refusal answers 429.
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if exempt(&path) {
+        return next.run(request).await;
+    }
+    let ip = request
+        .extensions()
+        .get::<ClientIp>()
+        .copied()
+        .unwrap_or(ClientIp(std::net::IpAddr::from([127, 0, 0, 1])));
+    let who = subject(&state, request.headers(), ip);
+    let config = &state.config;
+    let mut checks = vec![
+        (
+            format!("all:m:{who}"),
+            Quota::per_minute(config.rate_per_minute),
+        ),
+        (
+            format!("all:h:{who}"),
+            Quota::per_hour(config.rate_per_hour),
+        ),
+    ];
+    if is_extraction(request.method(), &path) {
+        checks.push((
+            format!("extract:{who}"),
+            Quota::per_minute(config.extract_per_minute),
+        ));
+    }
+    if is_login(request.method(), &path) {
+        // Per address; the per-account limit is applied by the login handler (S6).
+        checks.push((
+            format!("login:ip:{}", ip.0),
+            Quota::per_minute(config.login_per_minute),
+        ));
+    }
+
+    let mut tightest: Option<Decision> = None;
+    for (key, quota) in checks {
+        match state.limiter.check(&key, quota).await {
+            Ok(decision) => {
+                let tighter = tightest.is_none_or(|t| {
+                    !decision.allowed && t.allowed
+                        || (decision.allowed == t.allowed && decision.remaining < t.remaining)
+                });
+                if tighter {
+                    tightest = Some(decision);
+                }
+            }
+            Err(err) if config.rate_limit_fail_closed => {
+                tracing::error!(error = %err, "rate limiter unavailable; refusing (fail closed)");
+                return ApiError::Unavailable.into_response();
+            }
+            Err(err) => {
+                // S16: limits fail open so an outage of Redis is not an outage of the API.
+                tracing::warn!(error = %err, "rate limiter unavailable; serving without limits");
+            }
+        }
+    }
+
+    let mut response = match tightest {
+        Some(d) if !d.allowed => {
+            tracing::info!(subject = %who, path = %path, "rate limited");
+            ApiError::TooManyRequests {
+                retry_after_secs: d.retry_after_secs,
+            }
+            .into_response()
+        }
+        _ => next.run(request).await,
+    };
+    if let Some(d) = tightest {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(d.reset_secs));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn s15_gcra_allows_the_burst_then_refuses_with_retry_after() {
+        let limiter = MemoryLimiter::new();
+        let quota = Quota::per_minute(3);
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            let d = limiter.check("k", quota).await.unwrap();
+            assert!(d.allowed);
+            remaining.push(d.remaining);
+        }
+        assert_eq!(remaining, [2, 1, 0]);
+        let denied = limiter.check("k", quota).await.unwrap();
+        assert!(!denied.allowed);
+        assert!((1..=20).contains(&denied.retry_after_secs), "{denied:?}");
+        assert!(
+            limiter.check("other", quota).await.unwrap().allowed,
+            "keys are separate"
+        );
+    }
+
+    #[tokio::test]
+    async fn s15_exact_under_concurrency() {
+        let limiter = Arc::new(MemoryLimiter::new());
+        let quota = Quota::per_minute(50);
+        let mut handles = Vec::new();
+        for _ in 0..200 {
+            let limiter = limiter.clone();
+            handles.push(tokio::spawn(async move {
+                limiter.check("shared", quota).await.unwrap().allowed
+            }));
+        }
+        let mut allowed = 0;
+        for h in handles {
+            allowed += usize::from(h.await.unwrap());
+        }
+        assert_eq!(allowed, 50);
+    }
+}

@@ -1,0 +1,194 @@
+//! Rate limits over HTTP: headers, 429, per-principal counting, forwarded-header spoofing,
+//! the extraction quota, and Redis shared across instances with fail-open (S15-S17).
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn header_u64(response: &reqwest::Response, name: &str) -> u64 {
+    response.headers()[name].to_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn s15_every_response_carries_limits_and_excess_is_429() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "5")])
+        .await
+        .unwrap();
+    let mut remaining = Vec::new();
+    for _ in 0..5 {
+        let response = app.get("/api/v1/auth/me").await;
+        assert_eq!(response.status(), 401, "counted even when refused");
+        assert_eq!(header_u64(&response, "x-ratelimit-limit"), 5);
+        assert!(header_u64(&response, "x-ratelimit-reset") <= 60);
+        remaining.push(header_u64(&response, "x-ratelimit-remaining"));
+    }
+    assert_eq!(remaining, [4, 3, 2, 1, 0]);
+    let limited = app.get("/api/v1/auth/me").await;
+    assert_eq!(limited.status(), 429);
+    let retry = header_u64(&limited, "retry-after");
+    assert!((1..=12).contains(&retry), "one request every 12 s: {retry}");
+    assert_eq!(header_u64(&limited, "x-ratelimit-remaining"), 0);
+    assert_problem(limited, 429).await;
+    // Health probes are not counted.
+    assert_eq!(app.get("/health").await.status(), 200);
+}
+
+#[tokio::test]
+async fn s15_principals_are_counted_separately_from_their_address() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "8")])
+        .await
+        .unwrap();
+    let alice = app.new_user().await; // register + login: two of the address's eight
+    let bob = app.new_user().await; // two more
+    for _ in 0..8 {
+        let ok = app
+            .bearer(Method::GET, "/api/v1/auth/me", &alice.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+    }
+    let limited = app
+        .bearer(Method::GET, "/api/v1/auth/me", &alice.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let other = app
+        .bearer(Method::GET, "/api/v1/auth/me", &bob.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "Bob has his own quota");
+}
+
+#[tokio::test]
+async fn s17_spoofed_forwarded_for_does_not_reset_a_limit() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "3")])
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .header("forwarded", format!("for=198.51.100.{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let spoofed = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("x-forwarded-for", "192.0.2.77")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        spoofed.status(),
+        429,
+        "the header is not believed from an untrusted peer"
+    );
+}
+
+#[tokio::test]
+async fn s15_extraction_has_its_own_quota() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_EXTRACT_PER_MINUTE", "2")])
+        .await
+        .unwrap();
+    let user = app.new_user().await;
+    let body = json!({ "project_id": uuid::Uuid::new_v4(), "image_base64": "AAAA" });
+    for _ in 0..2 {
+        let response = app
+            .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(response.status(), 429);
+    }
+    let limited = app
+        .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let other = app
+        .bearer(Method::GET, "/api/v1/projects", &user.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status(),
+        200,
+        "other routes are not held by the extraction quota"
+    );
+}
+
+#[tokio::test]
+async fn s16_redis_limits_are_shared_by_instances() {
+    let Ok(redis) = std::env::var("COPYTHAT_TEST_REDIS_URL") else {
+        eprintln!("skipped: COPYTHAT_TEST_REDIS_URL is not set, so this Redis test did not run");
+        return;
+    };
+    let prefix = format!("copythat-test:{}:", uuid::Uuid::new_v4().simple());
+    let config = [
+        ("REDIS_URL", redis.as_str()),
+        ("COPYTHAT_REDIS_PREFIX", prefix.as_str()),
+        ("COPYTHAT_RATE_PER_MINUTE", "4"),
+    ];
+    let one = spawn_app_with(Backend::Sqlite, &config).await.unwrap();
+    let two = spawn_app_with(Backend::Sqlite, &config).await.unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        statuses.push(app.get("/api/v1/auth/me").await.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 429, 429],
+        "one shared limit of 4"
+    );
+
+    // Exact under concurrency: 20 parallel requests against a fresh quota of 4.
+    let prefix = format!("copythat-test:{}:", uuid::Uuid::new_v4().simple());
+    let config = [
+        ("REDIS_URL", redis.as_str()),
+        ("COPYTHAT_REDIS_PREFIX", prefix.as_str()),
+        ("COPYTHAT_RATE_PER_MINUTE", "4"),
+    ];
+    let three = spawn_app_with(Backend::Sqlite, &config).await.unwrap();
+    let requests = (0..20).map(|_| three.get("/api/v1/auth/me"));
+    let results = futures_util::future::join_all(requests).await;
+    let passed = results.iter().filter(|r| r.status() == 401).count();
+    assert_eq!(passed, 4);
+}
+
+#[tokio::test]
+async fn s16_redis_down_fails_open_or_closed_as_configured() {
+    // A port nothing listens on: every Redis call fails at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let open = spawn_app_with(Backend::Sqlite, &[("REDIS_URL", url.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(
+        open.get("/api/v1/auth/me").await.status(),
+        401,
+        "served without limits"
+    );
+    let shut = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("COPYTHAT_RATE_LIMIT_FAIL_CLOSED", "on"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_problem(shut.get("/api/v1/auth/me").await, 503).await;
+}
