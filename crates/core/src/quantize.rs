@@ -72,18 +72,21 @@ struct Histogram {
     points: Vec<Point>,
 }
 
+#[inline(always)]
 fn bin_of(px: u32) -> usize {
     let [r, g, b, _] = px.to_le_bytes();
     ((r as usize >> SHIFT) << (2 * BITS)) | ((g as usize >> SHIFT) << BITS) | (b as usize >> SHIFT)
 }
 
-fn add_run(bins: &mut [[u64; 4]], votes: &mut [(u32, u64)], px: u32, run: u64) {
+#[inline(always)]
+fn add_run(bins: &mut [[u64; 4]; BINS], votes: &mut [(u32, u64)], px: u32, run: u64) {
     let [r, g, b, a] = px.to_le_bytes();
     // Fully transparent pixels have no visible colour: they do not vote.
     if a == 0 || run == 0 {
         return;
     }
-    let idx = bin_of(px);
+    // The mask proves the index in range, so the hot path carries no bounds check.
+    let idx = bin_of(px) & (BINS - 1);
     let bin = &mut bins[idx];
     bin[0] += run;
     bin[1] += run * u64::from(r);
@@ -108,25 +111,44 @@ fn add_run(bins: &mut [[u64; 4]], votes: &mut [(u32, u64)], px: u32, run: u64) {
 }
 
 fn histogram(rgba: &[u8]) -> Histogram {
-    let mut bins = vec![[0u64; 4]; BINS];
+    // Two interleaved tables: neighbouring pixels of a photo often land in the same bin,
+    // and alternating tables breaks that read-modify-write dependency chain.
+    let table = || -> Box<[[u64; 4]; BINS]> {
+        vec![[0u64; 4]; BINS]
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("the vector has BINS entries"))
+    };
+    let mut lanes = [table(), table()];
     let mut votes = vec![(0u32, 0u64); BINS];
     // Screenshots and flat art are long runs of one colour: count runs, not pixels.
-    let mut prev = None;
-    let mut run = 0u64;
-    for px in rgba.chunks_exact(4) {
-        let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]);
-        if prev == Some(v) {
+    let mut pixels = rgba
+        .chunks_exact(4)
+        .map(|px| u32::from_le_bytes([px[0], px[1], px[2], px[3]]));
+    let Some(mut prev) = pixels.next() else {
+        return Histogram {
+            votes,
+            points: Vec::new(),
+        };
+    };
+    let mut run = 1u64;
+    let mut lane = 0;
+    for v in pixels {
+        if v == prev {
             run += 1;
         } else {
-            if let Some(p) = prev {
-                add_run(&mut bins, &mut votes, p, run);
-            }
-            prev = Some(v);
+            add_run(&mut lanes[lane], &mut votes, prev, run);
+            lane ^= 1;
+            prev = v;
             run = 1;
         }
     }
-    if let Some(p) = prev {
-        add_run(&mut bins, &mut votes, p, run);
+    add_run(&mut lanes[lane], &mut votes, prev, run);
+    let [mut bins, other] = lanes;
+    for (b, o) in bins.iter_mut().zip(other.iter()) {
+        for (x, y) in b.iter_mut().zip(o) {
+            *x += y;
+        }
     }
     let points = bins
         .iter()
@@ -495,29 +517,30 @@ pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f
         return Ok(Vec::new());
     }
     let total: f64 = points.iter().map(|p| p.weight).sum();
-    // A few fixed seeds, keep the best: k-means only finds a local optimum, and over at
-    // most 32768 bins a restart costs far less than the pass over the pixels.
+    let peaks = distinct_peaks(&solid_peaks(&hist, total));
+    // A few fixed seeds, keep the best finished result: k-means only finds a local
+    // optimum, and over at most 32768 bins a restart costs far less than the pixel pass.
     let k = max_colors.min(points.len());
-    let mut centers = Vec::new();
-    let mut best_cost = f64::INFINITY;
+    let mut best: Option<(f64, Vec<Oklab>, Vec<bool>)> = None;
     for attempt in 0..RESTARTS {
-        let mut candidate = seed(points, k, SEED.wrapping_add(attempt));
-        refine(points, &mut candidate, &[], MAX_ITERATIONS);
-        let cost = linear_cost(points, &candidate);
-        if cost < best_cost {
-            best_cost = cost;
-            centers = candidate;
+        let mut centers = seed(points, k, SEED.wrapping_add(attempt));
+        let mut pinned = vec![false; centers.len()];
+        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+        if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
+            refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+        }
+        if merge_close(points, &mut centers, &mut pinned) {
+            refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+            merge_close(points, &mut centers, &mut pinned);
+        }
+        let cost = linear_cost(points, &centers);
+        if best.as_ref().is_none_or(|b| cost < b.0) {
+            best = Some((cost, centers, pinned));
         }
     }
-    let mut pinned = vec![false; centers.len()];
-    let peaks = distinct_peaks(&solid_peaks(&hist, total));
-    if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
-        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
-    }
-    if merge_close(points, &mut centers, &mut pinned) {
-        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
-        merge_close(points, &mut centers, &mut pinned);
-    }
+    let Some((_, mut centers, pinned)) = best else {
+        return Ok(Vec::new());
+    };
     let assign = refine(points, &mut centers, &pinned, 1);
     let mut weights = vec![0.0; centers.len()];
     for (a, p) in assign.iter().zip(points) {
