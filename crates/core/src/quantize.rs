@@ -27,7 +27,7 @@ const MAX_ITERATIONS: usize = 60;
 
 /// Distances below this count as this in the median step, so a centre seeded on a bin
 /// can still move (well under a just-noticeable difference).
-const WEISZFELD_FLOOR: f64 = 0.004;
+const WEISZFELD_FLOOR: f64 = 0.01;
 
 /// Seeding + refinement runs, the best kept.
 const RESTARTS: u64 = 4;
