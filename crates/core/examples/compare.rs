@@ -1,6 +1,6 @@
 //! Side-by-side comparison with quantette (k-means and Wu) on the generated benchmark images.
-//! `cargo run --release --example compare` prints the table; `-- extract <ui|photo|flat>`
-//! only decodes and extracts one image, for peak-RSS measurement with `/usr/bin/time -v`.
+//! `cargo run --release --example compare` prints the table; `-- write DIR` saves the
+//! encoded inputs and `-- extract FILE` only decodes and extracts one (for `/usr/bin/time -v`).
 
 use std::time::Instant;
 
@@ -87,25 +87,34 @@ fn rgb_of(p: &Palette) -> Vec<[u8; 3]> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("extract") {
-        let which = args.get(2).map_or("photo", String::as_str);
-        let input = inputs()
-            .into_iter()
-            .find(|i| i.name.starts_with(which))
-            .expect("ui, photo or flat");
-        let t = Instant::now();
-        let img = decode(&input.encoded, &limits()).expect("decodes");
-        let decode_ms = ms(t);
-        let t = Instant::now();
-        let palette = extract_palette(&img, 8).expect("extracts");
-        println!(
-            "{}: decode {decode_ms:.1} ms, palette {:.1} ms, {} colours, RGBA {} MB",
-            input.name,
-            ms(t),
-            palette.colors.len(),
-            img.rgba.len() / 1_000_000
-        );
-        return;
+    match args.get(1).map(String::as_str) {
+        // Write the encoded inputs, so a separate process can be measured on one of them.
+        Some("write") => {
+            let dir = std::path::PathBuf::from(args.get(2).map_or("/tmp", String::as_str));
+            for input in inputs() {
+                let name = input.name.replace(' ', "-");
+                std::fs::write(dir.join(name), &input.encoded).expect("write input");
+            }
+            return;
+        }
+        // Decode and extract one file only: run under `/usr/bin/time -v` for peak RSS.
+        Some("extract") => {
+            let path = args.get(2).expect("a file to extract");
+            let bytes = std::fs::read(path).expect("readable file");
+            let t = Instant::now();
+            let img = decode(&bytes, &limits()).expect("decodes");
+            let decode_ms = ms(t);
+            let t = Instant::now();
+            let palette = extract_palette(&img, 8).expect("extracts");
+            println!(
+                "{path}: decode {decode_ms:.1} ms, palette {:.1} ms, {} colours, RGBA {:.1} MB",
+                ms(t),
+                palette.colors.len(),
+                img.rgba.len() as f64 / 1e6
+            );
+            return;
+        }
+        _ => {}
     }
 
     println!(

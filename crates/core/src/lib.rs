@@ -1,5 +1,15 @@
 //! copythat-core: turns image bytes into a colour palette and design tokens.
 //! Pure and synchronous: no network, no database, no async runtime.
+//!
+//! The path of an upload: [`decode`] (format sniffed, limits checked from the header,
+//! control S13) -> [`extract_palette`] (one pass into a histogram, k-means in OKLab over
+//! its bins, solid accents kept, near-duplicates merged) -> annotated [`ColorToken`]s with
+//! suggested [`Role`]s -> [`export()`] in one of five token formats. [`extract`] does the
+//! first two steps at once; [`quality`] measures a palette against its image.
+//!
+//! Determinism: the same pixels give the same palette on every run and machine. The
+//! quantizer uses fixed seeds, sums in a fixed order, no hash-map iteration, no threads,
+//! and only IEEE-exact float operations (tabulated sRGB curve, Newton cube root).
 #![forbid(unsafe_code)]
 
 pub mod color;

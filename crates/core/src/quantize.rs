@@ -27,7 +27,7 @@ const MAX_ITERATIONS: usize = 60;
 
 /// Distances below this count as this in the median step, so a centre seeded on a bin
 /// can still move (well under a just-noticeable difference).
-const WEISZFELD_FLOOR: f64 = 0.004;
+const WEISZFELD_FLOOR: f64 = 0.01;
 
 /// Seeding + refinement runs, the best kept.
 const RESTARTS: u64 = 4;
@@ -72,23 +72,75 @@ struct Histogram {
     points: Vec<Point>,
 }
 
+#[inline(always)]
 fn bin_of(px: u32) -> usize {
     let [r, g, b, _] = px.to_le_bytes();
     ((r as usize >> SHIFT) << (2 * BITS)) | ((g as usize >> SHIFT) << BITS) | (b as usize >> SHIFT)
 }
 
-fn add_run(bins: &mut [[u64; 4]], votes: &mut [(u32, u64)], px: u32, run: u64) {
+/// Pixels a bin's hot word can take before it must be flushed: 255 x 257 = 65535 fits the
+/// word's 16-bit fields exactly.
+const HOT_LIMIT: u64 = 257;
+
+/// Per-bin sums in two tiers. The hot tier is one `u64` per bin holding 16-bit sums of r,
+/// g, b and a 16-bit pixel count, so the per-pixel work is one load, one add and one store
+/// on a 256 KiB table that stays in cache. Every 257 pixels a bin is flushed into the wide
+/// cold tier ([count, r, g, b] as `u64`, which 40 MP of white cannot overflow).
+struct Sums {
+    hot: Box<[u64; BINS]>,
+    cold: Vec<[u64; 4]>,
+}
+
+impl Sums {
+    fn new() -> Self {
+        Self {
+            hot: vec![0u64; BINS]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("the vector has BINS entries")),
+            cold: vec![[0u64; 4]; BINS],
+        }
+    }
+
+    fn flush(&mut self, idx: usize) {
+        let w = self.hot[idx];
+        let c = &mut self.cold[idx];
+        c[0] += w >> 48;
+        c[1] += w & 0xffff;
+        c[2] += (w >> 16) & 0xffff;
+        c[3] += (w >> 32) & 0xffff;
+        self.hot[idx] = 0;
+    }
+
+    fn into_bins(mut self) -> Vec<[u64; 4]> {
+        for idx in 0..BINS {
+            self.flush(idx);
+        }
+        self.cold
+    }
+}
+
+#[inline(always)]
+fn add_run(sums: &mut Sums, votes: &mut [(u32, u64)], px: u32, run: u64) {
     let [r, g, b, a] = px.to_le_bytes();
     // Fully transparent pixels have no visible colour: they do not vote.
     if a == 0 || run == 0 {
         return;
     }
-    let idx = bin_of(px);
-    let bin = &mut bins[idx];
-    bin[0] += run;
-    bin[1] += run * u64::from(r);
-    bin[2] += run * u64::from(g);
-    bin[3] += run * u64::from(b);
+    // The mask proves the index in range, so the hot path carries no bounds check.
+    let idx = bin_of(px) & (BINS - 1);
+    let word = sums.hot[idx];
+    if (word >> 48) + run <= HOT_LIMIT {
+        let packed = u64::from(r) | u64::from(g) << 16 | u64::from(b) << 32 | 1 << 48;
+        sums.hot[idx] = word + packed * run;
+    } else {
+        sums.flush(idx);
+        let c = &mut sums.cold[idx];
+        c[0] += run;
+        c[1] += run * u64::from(r);
+        c[2] += run * u64::from(g);
+        c[3] += run * u64::from(b);
+    }
     // Only runs count as votes for a solid colour: fills (buttons, panels) come in long
     // runs, while anti-aliasing, noise and gradients do not. It also keeps this branchy
     // code off the per-pixel path of photos, where runs are rare.
@@ -108,26 +160,30 @@ fn add_run(bins: &mut [[u64; 4]], votes: &mut [(u32, u64)], px: u32, run: u64) {
 }
 
 fn histogram(rgba: &[u8]) -> Histogram {
-    let mut bins = vec![[0u64; 4]; BINS];
+    let mut sums = Sums::new();
     let mut votes = vec![(0u32, 0u64); BINS];
     // Screenshots and flat art are long runs of one colour: count runs, not pixels.
-    let mut prev = None;
-    let mut run = 0u64;
-    for px in rgba.chunks_exact(4) {
-        let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]);
-        if prev == Some(v) {
+    let mut pixels = rgba
+        .chunks_exact(4)
+        .map(|px| u32::from_le_bytes([px[0], px[1], px[2], px[3]]));
+    let Some(mut prev) = pixels.next() else {
+        return Histogram {
+            votes,
+            points: Vec::new(),
+        };
+    };
+    let mut run = 1u64;
+    for v in pixels {
+        if v == prev {
             run += 1;
         } else {
-            if let Some(p) = prev {
-                add_run(&mut bins, &mut votes, p, run);
-            }
-            prev = Some(v);
+            add_run(&mut sums, &mut votes, prev, run);
+            prev = v;
             run = 1;
         }
     }
-    if let Some(p) = prev {
-        add_run(&mut bins, &mut votes, p, run);
-    }
+    add_run(&mut sums, &mut votes, prev, run);
+    let bins = sums.into_bins();
     let points = bins
         .iter()
         .enumerate()
@@ -380,21 +436,32 @@ fn solid_peaks(hist: &Histogram, total: f64) -> Vec<(Point, [u8; 3])> {
     peaks
 }
 
-/// Whether `c` is (nearly) a linear-light mix of `a` and `b`: what anti-aliased edges
-/// and translucent overlays produce.
+/// Whether `c` is (nearly) a mix of `a` and `b`: what anti-aliased edges and translucent
+/// overlays produce. Renderers blend either in linear light or, more often, directly on
+/// the sRGB values, so both are tried.
 fn is_blend(c: [u8; 3], a: [u8; 3], b: [u8; 3]) -> bool {
     let lin = |v: [u8; 3]| v.map(crate::color::srgb_u8_to_linear);
-    let (c, a, b) = (lin(c), lin(a), lin(b));
-    let ab = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-    let len2 = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
-    if len2 <= 0.0 {
-        return false;
-    }
-    let t = ((c[0] - a[0]) * ab[0] + (c[1] - a[1]) * ab[1] + (c[2] - a[2]) * ab[2]) / len2;
-    let t = t.clamp(0.0, 1.0);
-    let mix = [0, 1, 2].map(|k| a[k] + t * ab[k]);
-    linear_to_oklab(mix[0], mix[1], mix[2]).distance(linear_to_oklab(c[0], c[1], c[2]))
-        < BLEND_TOLERANCE
+    let enc = |v: [u8; 3]| v.map(|x| f64::from(x) / 255.0);
+    let target = rgb_to_oklab(c);
+    let near_segment =
+        |c: [f64; 3], a: [f64; 3], b: [f64; 3], to_lab: &dyn Fn([f64; 3]) -> Oklab| {
+            let ab = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+            let len2 = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
+            if len2 <= 0.0 {
+                return false;
+            }
+            let t = ((c[0] - a[0]) * ab[0] + (c[1] - a[1]) * ab[1] + (c[2] - a[2]) * ab[2]) / len2;
+            let t = t.clamp(0.0, 1.0);
+            let mix = [0, 1, 2].map(|k| a[k] + t * ab[k]);
+            to_lab(mix).distance(target) < BLEND_TOLERANCE
+        };
+    let from_linear = |m: [f64; 3]| linear_to_oklab(m[0], m[1], m[2]);
+    let from_encoded = |m: [f64; 3]| {
+        let l = m.map(|x| srgb_f64_to_linear(x * 255.0));
+        linear_to_oklab(l[0], l[1], l[2])
+    };
+    near_segment(lin(c), lin(a), lin(b), &from_linear)
+        || near_segment(enc(c), enc(a), enc(b), &from_encoded)
 }
 
 /// The peaks that are colours in their own right: not blends of two heavier peaks.
@@ -495,29 +562,30 @@ pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f
         return Ok(Vec::new());
     }
     let total: f64 = points.iter().map(|p| p.weight).sum();
-    // A few fixed seeds, keep the best: k-means only finds a local optimum, and over at
-    // most 32768 bins a restart costs far less than the pass over the pixels.
+    let peaks = distinct_peaks(&solid_peaks(&hist, total));
+    // A few fixed seeds, keep the best finished result: k-means only finds a local
+    // optimum, and over at most 32768 bins a restart costs far less than the pixel pass.
     let k = max_colors.min(points.len());
-    let mut centers = Vec::new();
-    let mut best_cost = f64::INFINITY;
+    let mut best: Option<(f64, Vec<Oklab>, Vec<bool>)> = None;
     for attempt in 0..RESTARTS {
-        let mut candidate = seed(points, k, SEED.wrapping_add(attempt));
-        refine(points, &mut candidate, &[], MAX_ITERATIONS);
-        let cost = linear_cost(points, &candidate);
-        if cost < best_cost {
-            best_cost = cost;
-            centers = candidate;
+        let mut centers = seed(points, k, SEED.wrapping_add(attempt));
+        let mut pinned = vec![false; centers.len()];
+        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+        if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
+            refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+        }
+        if merge_close(points, &mut centers, &mut pinned) {
+            refine(points, &mut centers, &pinned, MAX_ITERATIONS);
+            merge_close(points, &mut centers, &mut pinned);
+        }
+        let cost = linear_cost(points, &centers);
+        if best.as_ref().is_none_or(|b| cost < b.0) {
+            best = Some((cost, centers, pinned));
         }
     }
-    let mut pinned = vec![false; centers.len()];
-    let peaks = distinct_peaks(&solid_peaks(&hist, total));
-    if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
-        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
-    }
-    if merge_close(points, &mut centers, &mut pinned) {
-        refine(points, &mut centers, &pinned, MAX_ITERATIONS);
-        merge_close(points, &mut centers, &mut pinned);
-    }
+    let Some((_, mut centers, pinned)) = best else {
+        return Ok(Vec::new());
+    };
     let assign = refine(points, &mut centers, &pinned, 1);
     let mut weights = vec![0.0; centers.len()];
     for (a, p) in assign.iter().zip(points) {
@@ -616,5 +684,65 @@ pub fn quality_of_colors(img: &DecodedImage, colors: &[[u8; 3]]) -> Quality {
     Quality {
         mean: sum / n as f64,
         p95,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two-tier sums must equal a plain per-pixel sum, across flushes and long runs.
+    #[test]
+    fn histogram_sums_match_a_naive_count() {
+        let mut rgba = Vec::new();
+        for i in 0..5000u32 {
+            // Alternating colours in one bin (single-pixel runs), then a long run.
+            let v = if i % 2 == 0 {
+                [250, 250, 250, 255]
+            } else {
+                [251, 252, 253, 255]
+            };
+            rgba.extend_from_slice(&v);
+        }
+        for _ in 0..70_000 {
+            rgba.extend_from_slice(&[255, 254, 253, 255]);
+        }
+        rgba.extend_from_slice(&[9, 9, 9, 0]); // transparent: ignored
+        let hist = histogram(&rgba);
+        assert_eq!(hist.points.len(), 1);
+        let p = hist.points[0];
+        assert_eq!(p.weight, 75_000.0);
+        let expected = [
+            2500.0 * 250.0 + 2500.0 * 251.0 + 70_000.0 * 255.0,
+            2500.0 * 250.0 + 2500.0 * 252.0 + 70_000.0 * 254.0,
+            2500.0 * 250.0 + 2500.0 * 253.0 + 70_000.0 * 253.0,
+        ]
+        .map(|s| s / 75_000.0);
+        let lab = linear_to_oklab(
+            srgb_f64_to_linear(expected[0]),
+            srgb_f64_to_linear(expected[1]),
+            srgb_f64_to_linear(expected[2]),
+        );
+        assert!(p.lab.distance(lab) < 1e-12);
+        // The long run is a solid colour and wins its bin's vote.
+        let (rgb, margin) = hist.votes[p.bin as usize];
+        assert_eq!(rgb.to_le_bytes()[..3], [255, 254, 253]);
+        assert_eq!(margin, 70_000);
+    }
+
+    #[test]
+    fn blends_of_heavier_colours_are_not_distinct() {
+        let white = [255, 255, 255];
+        let ink = [17, 24, 39];
+        // 50% coverage of ink over white, mixed in linear light.
+        let mid = [0, 1, 2].map(|k| {
+            crate::color::linear_to_srgb_u8(
+                (crate::color::srgb_u8_to_linear(white[k])
+                    + crate::color::srgb_u8_to_linear(ink[k]))
+                    / 2.0,
+            )
+        });
+        assert!(is_blend(mid, white, ink));
+        assert!(!is_blend([0x25, 0x63, 0xeb], white, ink));
     }
 }
