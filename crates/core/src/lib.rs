@@ -12,6 +12,7 @@
 //! and only IEEE-exact float operations (tabulated sRGB curve, Newton cube root).
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod color;
 pub mod export;
 pub mod image;

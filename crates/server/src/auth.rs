@@ -24,13 +24,9 @@ impl Auth {
     pub fn new(config: &Config) -> Arc<Self> {
         Arc::new(Self {
             tokens: tokens::TokenIssuer::new(config),
-            passwords: password::Passwords::new(hashing_concurrency()),
+            // Argon2 uses ~19 MiB and tens of milliseconds per hash: one per core at once.
+            passwords: password::Passwords::new(crate::blocking::cores()),
             throttle: throttle::LoginThrottle::new(config.login_per_minute),
         })
     }
-}
-
-/// Argon2 uses ~19 MiB and tens of milliseconds per hash: at most one per core at once.
-fn hashing_concurrency() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }

@@ -28,16 +28,20 @@ where
                 "expected Content-Type: application/json".into(),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge("the request body is too large".into())
-                }
-                _ => ApiError::BadRequest("the request body could not be read".into()),
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge("the request body is too large".into())
+            }
+            _ => ApiError::BadRequest("the request body could not be read".into()),
+        })
 }
 
 pub fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
@@ -122,14 +126,7 @@ where
                 "expected Content-Type: application/x-www-form-urlencoded".into(),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge("the request body is too large".into())
-                }
-                _ => ApiError::BadRequest("the request body could not be read".into()),
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         parse_urlencoded(&bytes, "body").map(ApiForm)
     }
 }

@@ -2,14 +2,14 @@
 //! semaphore; an unknown account still pays for one verify against a dummy hash (S5).
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
+use crate::blocking::BlockingPool;
 use crate::error::ApiError;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -51,7 +51,7 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), &'static str> {
 }
 
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    pool: BlockingPool,
     dummy_hash: String,
 }
 
@@ -64,36 +64,21 @@ impl Passwords {
             .expect("argon2 hashes")
             .to_string();
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pool: BlockingPool::new(concurrency, QUEUE_TIMEOUT),
             dummy_hash,
         }
     }
 
-    async fn run_blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| ApiError::Unavailable)?
-            .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(ApiError::internal)
-    }
-
     /// A PHC string for `password`, salted fresh.
     pub async fn hash(&self, password: SecretString) -> Result<String, ApiError> {
-        self.run_blocking(move || {
-            argon2()
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|h| h.to_string())
-        })
-        .await?
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("argon2: {e}")))
+        self.pool
+            .run(move || {
+                argon2()
+                    .hash_password(password.expose_secret().as_bytes())
+                    .map(|h| h.to_string())
+            })
+            .await?
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("argon2: {e}")))
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown account) it verifies
@@ -106,7 +91,8 @@ impl Passwords {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
         let matches = self
-            .run_blocking(move || {
+            .pool
+            .run(move || {
                 let Ok(parsed) = PasswordHash::new(&hash) else {
                     return false;
                 };

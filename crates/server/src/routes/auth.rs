@@ -317,19 +317,7 @@ pub async fn refresh(
         store: &state.store,
         meta: &meta,
     };
-    let claims = state
-        .auth
-        .tokens
-        .verify(&body.refresh_token, TokenType::Refresh)
-        .ok_or(ApiError::Unauthorized)?;
-    let record = state
-        .store
-        .find_refresh_token(&sha256_hex(&body.refresh_token))
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|r| r.user_id == claims.sub)
-        .ok_or(ApiError::Unauthorized)?;
-
+    let record = stored_refresh_token(&state, &body.refresh_token).await?;
     if record.revoked_at.is_some() {
         if record.replaced_by.is_some() {
             return Err(refresh_reuse(&state, &audit, &record).await);
@@ -373,6 +361,25 @@ pub async fn refresh(
     token_response(&state, &user, next)
 }
 
+/// The stored record of a refresh token that verifies as one (S3); any failure is a 401.
+async fn stored_refresh_token(
+    state: &AppState,
+    token: &str,
+) -> Result<RefreshTokenRecord, ApiError> {
+    let claims = state
+        .auth
+        .tokens
+        .verify(token, TokenType::Refresh)
+        .ok_or(ApiError::Unauthorized)?;
+    state
+        .store
+        .find_refresh_token(&sha256_hex(token))
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|r| r.user_id == claims.sub)
+        .ok_or(ApiError::Unauthorized)
+}
+
 /// S4: a rotated token came back. Whoever holds the family, it is compromised: revoke it.
 async fn refresh_reuse(
     state: &AppState,
@@ -401,19 +408,10 @@ pub async fn logout(
     principal: Principal,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let claims = state
-        .auth
-        .tokens
-        .verify(&body.refresh_token, TokenType::Refresh)
-        .filter(|c| c.sub == principal.user.id)
-        .ok_or(ApiError::Unauthorized)?;
-    let record = state
-        .store
-        .find_refresh_token(&sha256_hex(&body.refresh_token))
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|r| r.user_id == claims.sub)
-        .ok_or(ApiError::Unauthorized)?;
+    let record = stored_refresh_token(&state, &body.refresh_token).await?;
+    if record.user_id != principal.user.id {
+        return Err(ApiError::Unauthorized);
+    }
     state
         .store
         .revoke_refresh_family(record.family_id)

@@ -2,7 +2,6 @@
 //! list, curate (role, name), delete, and export (S8, S11-S13, S18, S24).
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -14,7 +13,6 @@ use copythat_core::{ColorToken, ExportFormat, ExportToken, WcagFlags};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::auth::ListResponse;
@@ -23,6 +21,7 @@ use super::projects::{ImageView, nullable};
 use crate::app::AppState;
 use crate::audit::Outcome;
 use crate::auth::Principal;
+use crate::blocking::{self, BlockingPool};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, is_json_content_type, parse_json};
 use crate::intake::{Base64Error, decode_base64};
@@ -41,41 +40,16 @@ const MAX_TEXT_FIELD: usize = 128;
 /// upload slots, two per core, taken before a body is read, so the memory held by
 /// buffered uploads does not grow with the number of clients sending them.
 pub struct ExtractionPool {
-    permits: Arc<Semaphore>,
-    uploads: Arc<Semaphore>,
+    cpu: BlockingPool,
+    uploads: BlockingPool,
 }
 
 impl ExtractionPool {
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            permits: Arc::new(Semaphore::new(cores)),
-            uploads: Arc::new(Semaphore::new(cores * 2)),
+            cpu: BlockingPool::per_core(QUEUE_TIMEOUT),
+            uploads: BlockingPool::new(blocking::cores() * 2, QUEUE_TIMEOUT),
         }
-    }
-
-    /// A slot to buffer one upload in; waits, then answers 503, when all are taken.
-    async fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        tokio::time::timeout(QUEUE_TIMEOUT, self.uploads.clone().acquire_owned())
-            .await
-            .map_err(|_| ApiError::Unavailable)?
-            .map_err(ApiError::internal)
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| ApiError::Unavailable)?
-            .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(ApiError::internal)
     }
 }
 
@@ -360,7 +334,7 @@ pub async fn extract_colors(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let _upload = state.extraction.upload_slot().await?;
+    let _upload = state.extraction.uploads.acquire().await?;
     let input = if is_json_content_type(request.headers()) {
         let bytes = read_body(request, EXTRACT_BODY_LIMIT).await?;
         from_json(&bytes, max_image_bytes)?
@@ -398,6 +372,7 @@ pub async fn extract_colors(
     let started = std::time::Instant::now();
     let (width, height, format, palette) = state
         .extraction
+        .cpu
         .run(move || {
             copythat_core::extract(&image, &limits, max_colors)
                 .map(|(img, palette)| (img.width, img.height, img.format, palette))
