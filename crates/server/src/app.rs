@@ -54,6 +54,7 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(routes::health::router())
+        .merge(routes::web::router())
         .nest("/api/v1", routes::api_router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);

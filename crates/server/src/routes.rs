@@ -8,6 +8,7 @@ pub mod colors;
 pub mod health;
 pub mod ownership;
 pub mod projects;
+pub mod web;
 
 use std::convert::Infallible;
 

@@ -145,3 +145,39 @@ async fn s21_cors_allows_configured_origins_only() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn s1_s20_web_page_is_public_and_has_no_inline_script() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let page = app.get("/").await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script src="/app.js" defer></script>"#));
+    assert_eq!(html.matches("<script").count(), 1, "no inline scripts");
+    assert!(
+        !html.contains("style=") && !html.contains("<style"),
+        "no inline styles"
+    );
+    for (path, kind) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
+        let asset = app.get(path).await;
+        assert_eq!(asset.status(), 200);
+        assert!(
+            asset.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+    }
+}
