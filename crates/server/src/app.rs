@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(routes::health::router())
         .merge(routes::web::router())
+        .merge(routes::docs::router())
         .nest("/api/v1", routes::api_router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);

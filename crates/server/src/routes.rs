@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod colors;
+pub mod docs;
 pub mod health;
 pub mod ownership;
 pub mod projects;
@@ -40,6 +41,8 @@ pub struct RouteEntry {
     /// Relative to `/api/v1`.
     pub path: &'static str,
     pub access: Access,
+    /// The handler's name (`create_project`), used as the OpenAPI operation id.
+    pub operation: &'static str,
 }
 
 pub struct RouteTable {
@@ -82,10 +85,15 @@ impl RouteTable {
             .layer::<_, Infallible>(DefaultBodyLimit::max(limit))
             .layer::<_, Infallible>(RequestBodyLimitLayer::new(limit));
         self.router = self.router.route(path, route);
+        let operation = std::any::type_name::<H>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("operation");
         self.entries.push(RouteEntry {
             method,
             path,
             access,
+            operation,
         });
         self
     }

@@ -181,3 +181,34 @@ async fn s1_s20_web_page_is_public_and_has_no_inline_script() {
         );
     }
 }
+
+#[tokio::test]
+async fn s23_docs_describe_every_route_outside_production() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for entry in copythat_server::routes::route_table() {
+        let method = entry.method.as_str().to_ascii_lowercase();
+        let op = &doc["paths"][entry.path][&method];
+        assert!(op.is_object(), "{method} {} documented", entry.path);
+        assert_eq!(op["operationId"], entry.operation);
+    }
+    assert_eq!(
+        doc["paths"]["/auth/token"]["post"]["security"],
+        serde_json::json!([])
+    );
+    assert_eq!(app.get("/docs").await.status(), 200);
+}
+
+#[tokio::test]
+async fn s23_docs_are_off_in_production_unless_enabled() {
+    let key = random_secret();
+    let prod = [("COPYTHAT_ENV", "production"), ("SECRET_KEY", key.as_str())];
+    let app = spawn_app_with(Backend::Sqlite, &prod).await.unwrap();
+    assert_problem(app.get("/openapi.json").await, 404).await;
+    assert_problem(app.get("/docs").await, 404).await;
+    let mut enabled = prod.to_vec();
+    enabled.push(("COPYTHAT_DOCS", "on"));
+    let app = spawn_app_with(Backend::Sqlite, &enabled).await.unwrap();
+    assert_eq!(app.get("/openapi.json").await.status(), 200);
+}
