@@ -69,13 +69,30 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     if !is_trusted(&peer) {
         return peer;
     }
+    // `X-Forwarded-For: a, b`, or else RFC 7239 `Forwarded: for=a, for="[b]:port"`.
+    let (name, standard) = if headers.contains_key("x-forwarded-for") {
+        ("x-forwarded-for", false)
+    } else {
+        ("forwarded", true)
+    };
     let mut chain: Vec<IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(name) {
         let Ok(text) = value.to_str() else {
             return peer;
         };
-        for part in text.split(',') {
-            match parse_forwarded_addr(part.trim()) {
+        for element in text.split(',') {
+            let addr = if standard {
+                let Some(node) = element.split(';').find_map(|pair| {
+                    let (key, value) = pair.trim().split_once('=')?;
+                    key.trim().eq_ignore_ascii_case("for").then(|| value.trim())
+                }) else {
+                    continue;
+                };
+                parse_forwarded_addr(node.trim_matches('"'))
+            } else {
+                parse_forwarded_addr(element.trim())
+            };
+            match addr {
                 Some(ip) => chain.push(canonical(ip)),
                 None => return peer,
             }
@@ -93,6 +110,12 @@ fn parse_forwarded_addr(value: &str) -> Option<IpAddr> {
         .parse::<IpAddr>()
         .ok()
         .or_else(|| value.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            value
+                .strip_prefix('[')
+                .and_then(|v| v.strip_suffix(']'))
+                .and_then(|v| v.parse().ok())
+        })
 }
 
 /// IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
@@ -176,5 +199,22 @@ mod tests {
         assert_eq!(got, "198.51.100.7".parse::<IpAddr>().unwrap());
         // Garbage in the header: fall back to the peer rather than guess.
         assert_eq!(client_ip(peer, &headers("not-an-ip"), &trusted), peer);
+    }
+
+    #[test]
+    fn s17_rfc7239_forwarded_is_read_from_trusted_proxies_only() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "forwarded",
+            HeaderValue::from_static(r#"for=6.6.6.6, for="[2001:db8::7]:4711";proto=https"#),
+        );
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(
+            client_ip(proxy, &h, &trusted),
+            "2001:db8::7".parse::<IpAddr>().unwrap()
+        );
+        let outsider: IpAddr = "203.0.113.5".parse().unwrap();
+        assert_eq!(client_ip(outsider, &h, &trusted), outsider);
     }
 }

@@ -85,6 +85,15 @@ impl LoginThrottle {
         }
     }
 
+    /// Whether `account` logged in successfully from `ip` recently.
+    pub fn is_known(&self, account: &str, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        self.lock_state()
+            .known
+            .get(&(account.to_owned(), ip))
+            .is_some_and(|at| now.duration_since(*at) < KNOWN_ADDRESS_TTL)
+    }
+
     /// Counts a failed attempt; returns true when it started a lock.
     pub fn record_failure(&self, account: &str, ip: IpAddr) -> bool {
         self.record_failure_at(account, ip, Instant::now())

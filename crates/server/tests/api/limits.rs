@@ -192,3 +192,37 @@ async fn s16_redis_down_fails_open_or_closed_as_configured() {
     .unwrap();
     assert_problem(shut.get("/api/v1/auth/me").await, 503).await;
 }
+
+#[tokio::test]
+async fn s15_logins_are_limited_per_account_across_addresses() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("COPYTHAT_LOGIN_PER_MINUTE", "2"),
+            ("COPYTHAT_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ],
+    )
+    .await
+    .unwrap();
+    let email = "limited@example.com";
+    let password = random_password();
+    assert_eq!(app.register(email, &password).await.status(), 201);
+    let login_from = |ip: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .header("x-forwarded-for", ip)
+            .form(&[("username", email), ("password", password.as_str())])
+            .send()
+    };
+    assert_eq!(login_from("198.51.100.1").await.unwrap().status(), 200);
+    assert_eq!(login_from("198.51.100.2").await.unwrap().status(), 200);
+    let third = login_from("198.51.100.3").await.unwrap();
+    assert_eq!(
+        third.status(),
+        429,
+        "the account's quota is spent, whatever the address"
+    );
+    assert!(third.headers().contains_key("retry-after"));
+    // An address the account signed in from before is not held by the account limit.
+    assert_eq!(login_from("198.51.100.1").await.unwrap().status(), 200);
+}
