@@ -53,6 +53,19 @@ impl Principal {
         }
     }
 
+    /// Records a successful action of this principal (S24).
+    pub async fn record(
+        &self,
+        store: &DynStore,
+        action: &str,
+        target: Option<String>,
+        detail: serde_json::Value,
+    ) {
+        self.audit(store)
+            .record(&self.actor(), action, target, Outcome::Success, detail)
+            .await;
+    }
+
     /// Managing credentials needs the account holder, not a key: otherwise a `write` key
     /// could mint itself a `delete` key.
     pub fn require_session(&self) -> Result<(), ApiError> {

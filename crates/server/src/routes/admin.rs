@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::auth::ListResponse;
 use crate::app::AppState;
-use crate::audit::Outcome;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -104,12 +103,10 @@ pub async fn update_user(
             .map_err(ApiError::internal)?;
     }
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "admin_update_user",
             Some(id.to_string()),
-            Outcome::Success,
             json!({ "is_active": body.is_active, "roles": roles }),
         )
         .await;

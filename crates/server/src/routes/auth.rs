@@ -454,12 +454,10 @@ pub async fn logout(
         .await
         .map_err(ApiError::internal)?;
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "logout",
             Some(principal.user.id.to_string()),
-            Outcome::Success,
             json!({}),
         )
         .await;
@@ -537,12 +535,11 @@ pub async fn change_password(
         .revoke_user_refresh_tokens(user.id)
         .await
         .map_err(ApiError::internal)?;
-    audit
+    principal
         .record(
-            &principal.actor(),
+            &state.store,
             "password_change",
             Some(user.id.to_string()),
-            Outcome::Success,
             json!({ "sessions_revoked": true }),
         )
         .await;
@@ -658,12 +655,10 @@ pub async fn create_api_key(
         .await
         .map_err(ApiError::internal)?;
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "api_key_create",
             Some(record.id.to_string()),
-            Outcome::Success,
             json!({ "scopes": scopes, "prefix": record.key_prefix }),
         )
         .await;
@@ -722,12 +717,10 @@ pub async fn revoke_api_key(
         return Err(ApiError::NotFound);
     }
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "api_key_revoke",
             Some(id.to_string()),
-            Outcome::Success,
             json!({}),
         )
         .await;

@@ -19,7 +19,6 @@ use super::auth::ListResponse;
 use super::ownership;
 use super::projects::{ImageView, nullable};
 use crate::app::AppState;
-use crate::audit::Outcome;
 use crate::auth::Principal;
 use crate::blocking::{self, BlockingPool};
 use crate::error::{ApiError, FieldError};
@@ -412,21 +411,20 @@ pub async fn extract_colors(
         .await
         .map_err(ApiError::internal)?;
 
+    let detail = json!({
+        "project_id": project.id,
+        "colors": saved.len(),
+        "width": width,
+        "height": height,
+        "format": format.as_str(),
+        "millis": elapsed_ms,
+    });
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "extraction",
             Some(format!("session:{session_id}")),
-            Outcome::Success,
-            json!({
-                "project_id": project.id,
-                "colors": saved.len(),
-                "width": width,
-                "height": height,
-                "format": format.as_str(),
-                "millis": elapsed_ms,
-            }),
+            detail,
         )
         .await;
     let response = ExtractResponse {
@@ -553,12 +551,10 @@ pub async fn delete_color(
         .await
         .map_err(ApiError::internal)?;
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "color_delete",
             Some(format!("color:{}", token.id)),
-            Outcome::Success,
             json!({ "project_id": token.project_id }),
         )
         .await;

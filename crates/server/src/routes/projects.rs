@@ -13,7 +13,6 @@ use super::auth::ListResponse;
 use super::colors::ColorView;
 use super::ownership;
 use crate::app::AppState;
-use crate::audit::Outcome;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -82,12 +81,10 @@ pub async fn create_project(
         .await
         .map_err(ApiError::internal)?;
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "project_create",
             Some(format!("project:{}", project.id)),
-            Outcome::Success,
             json!({}),
         )
         .await;
@@ -179,12 +176,10 @@ pub async fn delete_project(
         .await
         .map_err(ApiError::internal)?;
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "project_delete",
             Some(format!("project:{}", project.id)),
-            Outcome::Success,
             json!({}),
         )
         .await;
@@ -275,12 +270,10 @@ pub async fn create_session(
         .await
         .map_err(ApiError::internal)?;
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "session_create",
             Some(format!("session:{}", session.id)),
-            Outcome::Success,
             json!({ "project_id": project.id }),
         )
         .await;
@@ -340,12 +333,10 @@ pub async fn delete_session(
         .await
         .map_err(ApiError::internal)?;
     principal
-        .audit(&state.store)
         .record(
-            &principal.actor(),
+            &state.store,
             "session_delete",
             Some(format!("session:{}", session.id)),
-            Outcome::Success,
             json!({ "project_id": session.project_id }),
         )
         .await;
