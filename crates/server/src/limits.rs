@@ -141,6 +141,27 @@ fn is_login(method: &Method, path: &str) -> bool {
     method == Method::POST && path == "/api/v1/auth/token"
 }
 
+/// One check under the configured failure policy (S16): `Ok(None)` when the limiter is
+/// unreachable and limits fail open, a 503 when they fail closed.
+pub async fn check_with_policy(
+    state: &AppState,
+    key: &str,
+    quota: Quota,
+) -> Result<Option<Decision>, ApiError> {
+    match state.limiter.check(key, quota).await {
+        Ok(decision) => Ok(Some(decision)),
+        Err(err) if state.config.rate_limit_fail_closed => {
+            tracing::error!(error = %err, "rate limiter unavailable; refusing (fail closed)");
+            Err(ApiError::Unavailable)
+        }
+        Err(err) => {
+            // An outage of Redis must not be an outage of the API.
+            tracing::warn!(error = %err, "rate limiter unavailable; serving without limits");
+            Ok(None)
+        }
+    }
+}
+
 /// The middleware: every quota that applies is checked; the most restrictive one is
 /// reported in the headers, and any refusal answers 429.
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -181,24 +202,17 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
 
     let mut tightest: Option<Decision> = None;
     for (key, quota) in checks {
-        match state.limiter.check(&key, quota).await {
-            Ok(decision) => {
-                let tighter = tightest.is_none_or(|t| {
-                    !decision.allowed && t.allowed
-                        || (decision.allowed == t.allowed && decision.remaining < t.remaining)
-                });
-                if tighter {
-                    tightest = Some(decision);
-                }
-            }
-            Err(err) if config.rate_limit_fail_closed => {
-                tracing::error!(error = %err, "rate limiter unavailable; refusing (fail closed)");
-                return ApiError::Unavailable.into_response();
-            }
-            Err(err) => {
-                // S16: limits fail open so an outage of Redis is not an outage of the API.
-                tracing::warn!(error = %err, "rate limiter unavailable; serving without limits");
-            }
+        let decision = match check_with_policy(&state, &key, quota).await {
+            Ok(Some(decision)) => decision,
+            Ok(None) => continue,
+            Err(refused) => return refused.into_response(),
+        };
+        let tighter = tightest.is_none_or(|t| {
+            !decision.allowed && t.allowed
+                || (decision.allowed == t.allowed && decision.remaining < t.remaining)
+        });
+        if tighter {
+            tightest = Some(decision);
         }
     }
 

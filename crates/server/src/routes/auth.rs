@@ -19,7 +19,7 @@ use crate::auth::password::check_policy;
 use crate::auth::tokens::{IssuedRefresh, TokenType, sha256_hex};
 use crate::error::ApiError;
 use crate::extract::{ApiForm, ApiJson, ApiPath, ApiQuery};
-use crate::limits::Quota;
+use crate::limits::{self, Quota};
 use crate::request_id::ClientIp;
 use crate::store::{ApiKeyRecord, RefreshTokenRecord, Role, Scope, StoreError, User};
 use crate::validate::{self, Checks, Paging};
@@ -209,48 +209,31 @@ pub async fn login(
         .chars()
         .take(320)
         .collect();
-    if let Err(locked) = state.auth.throttle.check(&account, ip) {
+    // S6: a locked account or address; S15: attempts per account, shared across
+    // instances, except from an address the account recently signed in from.
+    let refusal = match state.auth.throttle.check(&account, ip) {
+        Err(locked) => Some(("locked out", locked.retry_after.as_secs())),
+        Ok(()) if !state.auth.throttle.is_known(&account, ip) => {
+            let key = format!("login:account:{}", &sha256_hex(&account)[..32]);
+            let quota = Quota::per_minute(state.config.login_per_minute);
+            match limits::check_with_policy(&state, &key, quota).await? {
+                Some(d) if !d.allowed => Some(("account rate limit", d.retry_after_secs)),
+                _ => None,
+            }
+        }
+        Ok(()) => None,
+    };
+    if let Some((reason, retry_after_secs)) = refusal {
         audit
             .record(
                 ANONYMOUS,
                 "login",
                 None,
                 Outcome::Denied,
-                json!({ "reason": "locked out" }),
+                json!({ "reason": reason }),
             )
             .await;
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: locked.retry_after.as_secs(),
-        });
-    }
-
-    // S15: login attempts per account, shared across instances with the other limits;
-    // not applied from an address the account recently signed in from (S6).
-    if !state.auth.throttle.is_known(&account, ip) {
-        let key = format!("login:account:{}", &sha256_hex(&account)[..32]);
-        let quota = Quota::per_minute(state.config.login_per_minute);
-        match state.limiter.check(&key, quota).await {
-            Ok(decision) if !decision.allowed => {
-                audit
-                    .record(
-                        ANONYMOUS,
-                        "login",
-                        None,
-                        Outcome::Denied,
-                        json!({ "reason": "account rate limit" }),
-                    )
-                    .await;
-                return Err(ApiError::TooManyRequests {
-                    retry_after_secs: decision.retry_after_secs,
-                });
-            }
-            Ok(_) => {}
-            Err(err) if state.config.rate_limit_fail_closed => {
-                tracing::error!(error = %err, "rate limiter unavailable; refusing login");
-                return Err(ApiError::Unavailable);
-            }
-            Err(err) => tracing::warn!(error = %err, "rate limiter unavailable for login"),
-        }
+        return Err(ApiError::TooManyRequests { retry_after_secs });
     }
 
     let user = match validate::email(&account) {
