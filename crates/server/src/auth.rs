@@ -18,6 +18,7 @@ pub struct Auth {
     pub tokens: tokens::TokenIssuer,
     pub passwords: password::Passwords,
     pub throttle: throttle::LoginThrottle,
+    pub verified_keys: api_keys::VerifiedKeys,
 }
 
 impl Auth {
@@ -27,6 +28,7 @@ impl Auth {
             // Argon2 uses ~19 MiB and tens of milliseconds per hash: one per core at once.
             passwords: password::Passwords::new(crate::blocking::cores()),
             throttle: throttle::LoginThrottle::new(config.login_per_minute),
+            verified_keys: api_keys::VerifiedKeys::new(),
         })
     }
 }

@@ -105,27 +105,49 @@ pub fn from_config(config: &Config) -> Result<DynLimiter, LimitError> {
     }
 }
 
-/// Whom a request is counted against: a principal when it carries a credential that
-/// names one (checked cheaply, without the database), else the client address (S15, S17).
-/// A bad credential is counted as its address: forging one cannot earn a fresh quota.
-fn subject(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> String {
+/// Whom a request is counted against: a principal when it carries a credential proven to
+/// name one, else the client address (S15, S17). A bearer token is checked by signature
+/// alone; an API key must be known live (remembered from a recent use, or looked up once),
+/// so a stream of forged keys shares one quota, its address's, and cannot earn fresh ones.
+async fn subject(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> String {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
         && api_keys::is_well_formed(key)
     {
-        return format!("key:{}", &sha256_hex(key)[..32]);
+        let hash = sha256_hex(key);
+        if key_is_live(state, &hash).await {
+            return format!("key:{}", &hash[..32]);
+        }
+        return format!("ip:{}", ip.0);
     }
     if let Some(token) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
         && let Some(claims) = state.auth.tokens.verify(token.trim(), TokenType::Access)
     {
         return format!("user:{}", claims.sub);
     }
     format!("ip:{}", ip.0)
+}
+
+async fn key_is_live(state: &AppState, hash: &str) -> bool {
+    let verified = &state.auth.verified_keys;
+    if verified.contains(hash) {
+        return true;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    match state.store.find_api_key_by_hash(hash).await {
+        Ok(Some(record)) if record.is_active && record.expires_at.is_none_or(|at| at > now) => {
+            verified.remember(hash);
+            true
+        }
+        Ok(_) => false,
+        Err(err) => {
+            tracing::warn!(error = %err, "API key lookup for rate limiting failed");
+            false
+        }
+    }
 }
 
 /// Liveness and readiness probes come from load balancers at a fixed rhythm: not counted.
@@ -174,7 +196,7 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         .get::<ClientIp>()
         .copied()
         .unwrap_or(ClientIp(std::net::IpAddr::from([127, 0, 0, 1])));
-    let who = subject(&state, request.headers(), ip);
+    let who = subject(&state, request.headers(), ip).await;
     let config = &state.config;
     let mut checks = vec![
         (

@@ -177,9 +177,10 @@ async fn from_api_key(
     if !api_keys::is_well_formed(key) {
         return Err(ApiError::Unauthorized);
     }
+    let hash = sha256_hex(key);
     let record = state
         .store
-        .find_api_key_by_hash(&sha256_hex(key))
+        .find_api_key_by_hash(&hash)
         .await
         .map_err(ApiError::internal)?
         .ok_or(ApiError::Unauthorized)?;
@@ -193,6 +194,7 @@ async fn from_api_key(
     let user = match user {
         Some(user) if record.is_active && !expired && user.is_active => user,
         _ => {
+            state.auth.verified_keys.forget(&hash);
             let reason = if !record.is_active {
                 "revoked"
             } else if expired {
@@ -215,6 +217,7 @@ async fn from_api_key(
             return Err(ApiError::Unauthorized);
         }
     };
+    state.auth.verified_keys.remember(&hash);
     touch(state, &record, now).await;
     Ok(Principal {
         user,

@@ -64,6 +64,49 @@ async fn s15_principals_are_counted_separately_from_their_address() {
 }
 
 #[tokio::test]
+async fn s15_forged_api_keys_share_their_address_quota() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
+        .await
+        .unwrap();
+    let user = app.new_user().await; // register + login: two of the address's six
+    let key = app.new_api_key(&user, &["read"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = || format!("ct_{}", random_secret().replace(['+', '/', '='], "x"));
+    for _ in 0..4 {
+        let response = app
+            .with_key(Method::GET, "/api/v1/auth/me", &forged())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    // A fresh forgery does not buy a fresh quota: the address's is spent.
+    let limited = app
+        .with_key(Method::GET, "/api/v1/auth/me", &forged())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    // A real key, and a signed-in session whatever the scheme's case, keep their own.
+    let real = app
+        .with_key(Method::GET, "/api/v1/auth/me", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(real.status(), 200);
+    let shouted = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("authorization", format!("BEARER {}", user.access))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shouted.status(), 200);
+}
+
+#[tokio::test]
 async fn s17_spoofed_forwarded_for_does_not_reset_a_limit() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "3")])
         .await
