@@ -6,20 +6,24 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::audit::Outcome;
-use crate::auth::Principal;
+use crate::audit::{Audit, Outcome};
+use crate::auth::{Principal, Via};
 use crate::error::ApiError;
 use crate::store::{ColorTokenRecord, ExtractionSession, Owner, Project, ResourceKind};
 
+/// Whose resources a principal may reach (S8, S9): an admin sees everyone's only when
+/// signed in; an admin's API key is scoped to the admin's own data like anyone's.
 pub fn owner_of(principal: &Principal) -> Owner {
-    if principal.is_admin() {
+    if principal.is_admin() && principal.via == Via::Bearer {
         Owner::Anyone
     } else {
         Owner::User(principal.user.id)
     }
 }
 
-/// Turns a lookup miss into a 404, auditing it when the resource exists for someone else.
+/// Turns a lookup miss into a 404. Whether the id belongs to someone else is found out,
+/// and audited as an access denial (S24), after the answer: both misses then cost the
+/// same on the response path, and their timing cannot tell them apart.
 async fn found<T>(
     state: &AppState,
     principal: &Principal,
@@ -30,23 +34,29 @@ async fn found<T>(
     if let Some(value) = lookup {
         return Ok(value);
     }
-    let exists = state
-        .store
-        .resource_exists(kind, id)
-        .await
-        .map_err(ApiError::internal)?;
-    if exists {
-        principal
-            .audit(&state.store)
-            .record(
-                &principal.actor(),
-                "access_denied",
-                Some(format!("{}:{id}", kind_name(kind))),
-                Outcome::Denied,
-                json!({ "reason": "not the owner", "answered": 404 }),
-            )
-            .await;
-    }
+    let store = state.store.clone();
+    let actor = principal.actor();
+    let meta = principal.meta.clone();
+    tokio::spawn(async move {
+        match store.resource_exists(kind, id).await {
+            Ok(true) => {
+                Audit {
+                    store: &store,
+                    meta: &meta,
+                }
+                .record(
+                    &actor,
+                    "access_denied",
+                    Some(format!("{}:{id}", kind_name(kind))),
+                    Outcome::Denied,
+                    json!({ "reason": "not the owner", "answered": 404 }),
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(err) => tracing::error!(error = %err, "ownership denial not audited"),
+        }
+    });
     Err(ApiError::NotFound)
 }
 

@@ -169,6 +169,22 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The audit log once `ready` holds of it, or after five seconds, for events written
+    /// after the response (ownership denials).
+    pub async fn audit_events_when(
+        &self,
+        ready: impl Fn(&[copythat_server::store::AuditEvent]) -> bool,
+    ) -> Vec<copythat_server::store::AuditEvent> {
+        for _ in 0..250 {
+            let events = self.audit_events().await;
+            if ready(&events) {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.audit_events().await
+    }
+
     /// The audit log as an admin sees it.
     pub async fn audit_events(&self) -> Vec<copythat_server::store::AuditEvent> {
         let page = copythat_server::store::Page {

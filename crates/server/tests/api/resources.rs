@@ -324,13 +324,13 @@ both_backends! {
         assert_eq!(app.snapshot(&alice, &pid).await, before, "nothing changed");
         let (_, listed) = app.get_json(&mallory, "/api/v1/projects").await;
         assert_eq!(listed["total"], 1, "Mallory lists only her own project");
-        let denials = app
-            .audit_events()
-            .await
-            .into_iter()
-            .filter(|e| e.action == "access_denied" && e.actor == format!("user:{}", mallory.id))
-            .count();
-        assert!(denials >= 11, "each ownership denial audited, got {denials}");
+        // Denials are audited after the 404 is sent: wait for them to be written.
+        let mallorys = format!("user:{}", mallory.id);
+        let denials = |events: &[copythat_server::store::AuditEvent]| {
+            events.iter().filter(|e| e.action == "access_denied" && e.actor == mallorys).count()
+        };
+        let events = app.audit_events_when(|events| denials(events) >= 11).await;
+        assert!(denials(&events) >= 11, "each ownership denial audited, got {}", denials(&events));
 
         // Admins reach everything.
         let admin = app.new_admin().await;
@@ -359,6 +359,26 @@ both_backends! {
         assert_problem(created, 403).await;
         let listed = app.with_key(Method::GET, "/api/v1/projects", &read).send().await.unwrap();
         assert_eq!(listed.json::<Value>().await.unwrap()["total"], 1);
+    }
+
+    async fn s8_s9_an_admins_api_key_reaches_only_the_admins_own_data(app) {
+        let alice = app.new_user().await;
+        let project = app.new_project(&alice, "Private").await;
+        let pid = project["id"].as_str().unwrap().to_owned();
+        let admin = app.new_admin().await;
+        let key = app.new_api_key(&admin, &["read", "write", "delete"]).await["key"].as_str().unwrap().to_owned();
+
+        // A leaked admin key is not the admin's session: someone else's data stays hidden.
+        let read = app.with_key(Method::GET, &format!("/api/v1/projects/{pid}"), &key).send().await.unwrap();
+        assert_problem(read, 404).await;
+        let deleted = app.with_key(Method::DELETE, &format!("/api/v1/projects/{pid}"), &key).send().await.unwrap();
+        assert_problem(deleted, 404).await;
+        let listed = app.with_key(Method::GET, "/api/v1/projects", &key).send().await.unwrap();
+        assert_eq!(listed.json::<Value>().await.unwrap()["total"], 0);
+        // The admin's signed-in session still reaches it, and it is intact.
+        let (status, body) = app.get_json(&admin, &format!("/api/v1/projects/{pid}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["name"], "Private");
     }
 
     async fn s10_s11_project_fields_are_validated(app) {
