@@ -75,7 +75,10 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_user_refresh_tokens(&self, user_id: Uuid) -> StoreResult<u64>;
 
     // API keys.
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Stores `key` unless its owner already holds `cap` active keys (false then). The
+    /// count and the insert are one critical section per user: parallel creates cannot
+    /// overshoot the cap.
+    async fn insert_api_key_capped(&self, key: &ApiKeyRecord, cap: i64) -> StoreResult<bool>;
     async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
     async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     /// Revokes a key the user owns; false when there is no such key of theirs.

@@ -31,33 +31,68 @@ impl Checks {
     }
 }
 
-/// Trimmed, lowercased, one `@`, a dotted domain, no spaces or control characters.
+/// Trimmed and lowercased, then held to the plain shape every mail system agrees on:
+/// an ASCII local part of RFC 5322 `atext` and dots, and an ASCII domain of dotted
+/// labels (international domains in their `xn--` form). No quoting, comments, angle
+/// brackets, look-alike (fullwidth) or invisible characters: an address is shown back in
+/// lists and audit logs and must read as what it is.
 pub fn email(raw: &str) -> Result<String, &'static str> {
     let email = raw.trim().to_lowercase();
     if email.is_empty() || email.len() > MAX_EMAIL_LEN {
         return Err("must be an email address of at most 254 characters");
     }
+    if !email.is_ascii() {
+        return Err(
+            "must be an email address in ASCII (use the xn-- form for an international domain)",
+        );
+    }
     let Some((local, domain)) = email.split_once('@') else {
         return Err("must be an email address");
     };
-    let bad_char = |c: char| c.is_whitespace() || c.is_control() || c == '@';
-    if local.is_empty()
-        || local.len() > 64
-        || domain.len() < 3
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-        || email.chars().filter(|c| *c == '@').count() != 1
-        || local.chars().any(bad_char)
-        || domain.chars().any(bad_char)
-    {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(atext));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels.last().is_some_and(|tld| tld.len() >= 2);
+    if !local_ok || !domain_ok {
         return Err("must be an email address");
     }
     Ok(email)
 }
 
-/// A name: trimmed, 1..=255 characters, no control characters.
+/// Characters that render as nothing or rearrange the text around them: zero-width and
+/// bidirectional controls (the "Trojan Source" family), separators that break lines where
+/// none is expected, tag characters, private-use code points and noncharacters. The
+/// zero-width joiner and the emoji variation selectors stay allowed: emoji need them.
+fn is_invisible_or_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0D}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFFB}'
+        | '\u{FDD0}'..='\u{FDEF}'
+        | '\u{E000}'..='\u{F8FF}'
+        | '\u{E0000}'..='\u{E0FFF}'
+        | '\u{F0000}'..='\u{10FFFF}'
+    ) || (c as u32 & 0xFFFE) == 0xFFFE
+}
+
+/// A name: trimmed, 1..=255 characters, no control, invisible or direction-changing
+/// characters.
 pub fn name(raw: &str) -> Result<String, &'static str> {
     let value = raw.trim();
     if value.is_empty() {
@@ -68,6 +103,9 @@ pub fn name(raw: &str) -> Result<String, &'static str> {
     }
     if value.chars().any(char::is_control) {
         return Err("must not contain control characters");
+    }
+    if value.chars().any(is_invisible_or_deceptive) {
+        return Err("must not contain invisible or text-direction characters");
     }
     Ok(value.to_owned())
 }
@@ -90,6 +128,9 @@ pub fn optional_text(raw: Option<&str>, max: usize) -> Result<Option<String>, &'
         .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
     {
         return Err("must not contain control characters");
+    }
+    if value.chars().any(is_invisible_or_deceptive) {
+        return Err("must not contain invisible or text-direction characters");
     }
     Ok(Some(value.to_owned()))
 }
@@ -135,9 +176,39 @@ mod tests {
     fn s11_emails_are_normalised_and_checked() {
         assert_eq!(email("  Alice@Example.COM ").unwrap(), "alice@example.com");
         for bad in [
-            "", "no-at", "a@b", "a@@b.co", "a b@c.co", "a@.co", "a@b.co.", "@b.co",
+            "",
+            "no-at",
+            "a@b",
+            "a@@b.co",
+            "a b@c.co",
+            "a@.co",
+            "a@b.co.",
+            "@b.co",
+            "a..b@c.co",
+            ".a@c.co",
+            "a.@c.co",
+            "a@-b.co",
+            "a@b-.co",
+            "a@b.c",
+            "\"quoted\"@b.co",
+            "<a>@b.co",
+            "a(comment)@b.co",
+            "a,b@c.co",
+            "a\\b@c.co",
+            "ａlice@example.com",
+            "alice@exａmple.com",
+            "a\u{200B}b@c.co",
+            "a@b\u{FEFF}.co",
+            "alice@bücher.de",
         ] {
             assert!(email(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "o'brien@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "a@xn--bcher-kva.de",
+        ] {
+            assert_eq!(email(good).unwrap(), good);
         }
     }
 
@@ -149,6 +220,31 @@ mod tests {
         assert!(name(&"é".repeat(255)).is_ok(), "characters, not bytes");
         assert!(name("a\u{0}b").is_err());
         assert!(name("a\nb").is_err());
+        for deceptive in [
+            "a\u{200B}b",
+            "evil\u{202E}gnp.exe",
+            "a\u{2066}b",
+            "\u{FEFF}x",
+            "a\u{2029}b",
+            "tag\u{E0041}",
+            "pua\u{E000}",
+            "hangul\u{3164}filler",
+            "non\u{FFFF}char",
+        ] {
+            assert!(name(deceptive).is_err(), "{deceptive:?}");
+            assert!(
+                optional_text(Some(deceptive), 2000).is_err(),
+                "{deceptive:?}"
+            );
+        }
+        assert_eq!(
+            name("Brand 🎨 ❤\u{FE0F} 👩\u{200D}💻").unwrap(),
+            "Brand 🎨 ❤\u{FE0F} 👩\u{200D}💻"
+        );
+        assert_eq!(
+            name("Ünïcödé 日本語 Ελληνικά").unwrap(),
+            "Ünïcödé 日本語 Ελληνικά"
+        );
         assert_eq!(optional_text(Some("  "), 2000).unwrap(), None);
         assert!(optional_text(Some(&"x".repeat(2001)), 2000).is_err());
         assert!(optional_text(Some("line\nbreak"), 2000).is_ok());

@@ -128,8 +128,29 @@ impl TokenIssuer {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        (data.claims.typ == expected).then_some(data.claims)
+        // RFC 7515: extensions marked critical must be understood; this server knows none.
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.crit.is_some() || header.zip.is_some() || header.enc.is_some() {
+            return None;
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        if claims.typ != expected {
+            return None;
+        }
+        // A token from the future, or living longer than this server issues them, was not
+        // minted here as configured: refuse it rather than trust its own word.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let ttl = match expected {
+            TokenType::Access => self.access_ttl,
+            TokenType::Refresh => self.refresh_ttl,
+        };
+        let leeway = self.validation.leeway as i64;
+        if claims.iat > now + leeway || claims.exp.saturating_sub(claims.iat) > ttl {
+            return None;
+        }
+        Some(claims)
     }
 }
 

@@ -25,7 +25,7 @@ use crate::store::{ApiKeyRecord, RefreshTokenRecord, Role, Scope, StoreError, Us
 use crate::validate::{self, Checks, Paging};
 
 /// Most API keys one account may hold at once.
-const MAX_API_KEYS_PER_USER: usize = 50;
+const MAX_API_KEYS_PER_USER: i64 = 50;
 
 /// The public view of an account: never the hash, never the token version.
 #[derive(Debug, Serialize)]
@@ -393,7 +393,8 @@ async fn stored_refresh_token(
         .ok_or(ApiError::Unauthorized)
 }
 
-/// S4: a rotated token came back. Whoever holds the family, it is compromised: revoke it.
+/// S4: a rotated token came back. Whoever holds the family, it is compromised: revoke it,
+/// and end the access tokens minted from it too, or a thief keeps one for its lifetime.
 async fn refresh_reuse(
     state: &AppState,
     audit: &Audit<'_>,
@@ -404,6 +405,9 @@ async fn refresh_reuse(
         .revoke_refresh_family(record.family_id)
         .await
         .unwrap_or(0);
+    if let Err(err) = state.store.bump_token_version(record.user_id).await {
+        tracing::error!(error = %err, "could not end access tokens after refresh reuse");
+    }
     audit
         .record(
             &user_actor(record.user_id),
@@ -421,6 +425,8 @@ pub async fn logout(
     principal: Principal,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
+    // Ending a session is the session's act: an API key cannot sign its owner out.
+    principal.require_session()?;
     let record = stored_refresh_token(&state, &body.refresh_token).await?;
     if record.user_id != principal.user.id {
         return Err(ApiError::Unauthorized);
@@ -607,18 +613,6 @@ pub async fn create_api_key(
             "validated name missing"
         )));
     };
-    let held = state
-        .store
-        .list_api_keys(principal.user.id)
-        .await
-        .map_err(ApiError::internal)?
-        .len();
-    if held >= MAX_API_KEYS_PER_USER {
-        return Err(ApiError::Conflict(format!(
-            "an account may hold at most {MAX_API_KEYS_PER_USER} API keys; revoke one first"
-        )));
-    }
-
     let generated = api_keys::generate();
     let record = ApiKeyRecord {
         id: Uuid::now_v7(),
@@ -632,11 +626,16 @@ pub async fn create_api_key(
         last_used_at: None,
         created_at: now,
     };
-    state
+    let stored = state
         .store
-        .insert_api_key(&record)
+        .insert_api_key_capped(&record, MAX_API_KEYS_PER_USER)
         .await
         .map_err(ApiError::internal)?;
+    if !stored {
+        return Err(ApiError::Conflict(format!(
+            "an account may hold at most {MAX_API_KEYS_PER_USER} API keys; revoke one first"
+        )));
+    }
     principal
         .record(
             &state.store,

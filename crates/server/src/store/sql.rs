@@ -203,7 +203,23 @@ macro_rules! shared_store_impl {
             .rows_affected())
         }
 
-        async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
+        async fn insert_api_key_capped(&self, k: &ApiKeyRecord, cap: i64) -> StoreResult<bool> {
+            let mut tx = self.pool.begin().await?;
+            // Writing the owner's row takes its lock (a row lock in PostgreSQL, the write
+            // lock in SQLite) before counting, so concurrent creates queue here.
+            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(k.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND is_active",
+            )
+            .bind(k.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if held >= cap {
+                return Ok(false);
+            }
             sqlx::query(
                 "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, scopes, is_active,
                     expires_at, last_used_at, created_at)
@@ -219,9 +235,10 @@ macro_rules! shared_store_impl {
             .bind(k.expires_at)
             .bind(k.last_used_at)
             .bind(k.created_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(())
+            tx.commit().await?;
+            Ok(true)
         }
 
         async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>> {

@@ -162,6 +162,16 @@ both_backends! {
         )
         .unwrap();
         assert_eq!(me_status(&app, &other).await, 401, "other key");
+        // Properly signed, but not as this server mints them.
+        let mut future = base.clone();
+        future["iat"] = json!(now() + 3600);
+        future["exp"] = json!(now() + 3900);
+        assert_eq!(me_status(&app, &forge(&future)).await, 401, "issued in the future");
+        assert_eq!(me_status(&app, &with("exp", json!(now() + 86_400))).await, 401, "outlives the access TTL");
+        let mut critical = Header::new(Algorithm::HS256);
+        critical.crit = Some(vec!["exp".into()]);
+        let crit = jsonwebtoken::encode(&critical, &base, &EncodingKey::from_secret(TEST_KEY.as_bytes())).unwrap();
+        assert_eq!(me_status(&app, &crit).await, 401, "unknown critical header");
         assert_eq!(me_status(&app, &forge(&base)).await, 200, "control");
     }
 
@@ -183,9 +193,15 @@ both_backends! {
         assert_eq!(pair["token_type"], "bearer");
         assert_eq!(pair["expires_in"], 900);
 
-        // The thief replays the old token: refused, and the whole family dies.
+        let rotated_access = pair["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(me_status(&app, &rotated_access).await, 200);
+
+        // The thief replays the old token: refused, and the whole family dies, along with
+        // the access tokens it minted.
         assert_problem(app.refresh(&user.refresh).await, 401).await;
         assert_problem(app.refresh(&rotated).await, 401).await;
+        assert_eq!(me_status(&app, &rotated_access).await, 401);
+        assert_eq!(me_status(&app, &user.access).await, 401);
         assert!(app.audit_events().await.iter().any(|e| e.action == "refresh_reuse"));
         // Logging in again starts a fresh family.
         assert_eq!(app.login(&user.email, &user.password).await.status(), 200);
@@ -211,6 +227,47 @@ both_backends! {
         assert_eq!(response.status(), 204);
         assert_problem(app.refresh(&user.refresh).await, 401).await;
         assert_eq!(me_status(&app, &user.access).await, 401);
+    }
+
+    async fn s4_s7_an_api_key_cannot_log_its_owner_out(app) {
+        let user = app.new_user().await;
+        let key = app.new_api_key(&user, &["read", "write", "delete"]).await["key"].as_str().unwrap().to_owned();
+        let response = app
+            .with_key(Method::POST, "/api/v1/auth/logout", &key)
+            .json(&json!({ "refresh_token": user.refresh }))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 403).await;
+        // The session is untouched.
+        assert_eq!(me_status(&app, &user.access).await, 200);
+        assert_eq!(app.refresh(&user.refresh).await.status(), 200);
+    }
+
+    async fn s7_the_key_cap_holds_under_parallel_creates(app) {
+        let user = app.new_user().await;
+        let create = || {
+            app.bearer(Method::POST, "/api/v1/auth/api-keys", &user.access)
+                .json(&json!({ "name": "burst", "scopes": ["read"] }))
+                .send()
+        };
+        let mut statuses = Vec::new();
+        // Waves of parallel requests: enough that unsynchronised count-then-insert overshoots.
+        for _ in 0..4 {
+            let wave = (0..16).map(|_| create());
+            for response in futures_util::future::join_all(wave).await {
+                statuses.push(response.unwrap().status().as_u16());
+            }
+        }
+        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 50, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+        let list = app
+            .bearer(Method::GET, "/api/v1/auth/api-keys", &user.access)
+            .send()
+            .await
+            .unwrap();
+        let list: Value = list.json().await.unwrap();
+        assert_eq!(list["total"], 50);
     }
 
     async fn s4_password_change_kills_outstanding_tokens(app) {
@@ -473,8 +530,17 @@ both_backends! {
         assert_eq!(body["errors"][0]["field"], "password");
         let short = app.register("short@example.com", "abc").await;
         assert_problem(short, 422).await;
-        let bad_email = app.register("not-an-email", &random_password()).await;
-        assert_eq!(assert_problem(bad_email, 422).await["errors"][0]["field"], "email");
+        for look_alike in ["not-an-email", "admin\u{200B}@example.com", "ａdmin@example.com", "\"a<b>\"@example.com"] {
+            let bad_email = app.register(look_alike, &random_password()).await;
+            assert_eq!(assert_problem(bad_email, 422).await["errors"][0]["field"], "email", "{look_alike:?}");
+        }
+        let spoofed_name = app
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({ "email": "rlo@example.com", "password": random_password(), "full_name": "Eve\u{202E}nimda" }),
+            )
+            .await;
+        assert_eq!(assert_problem(spoofed_name, 422).await["errors"][0]["field"], "full_name");
 
         let password = random_password();
         let created = app.register("  Mixed.Case@Example.COM ", &password).await;
