@@ -84,72 +84,94 @@ const HOT_LIMIT: u64 = 257;
 
 /// Per-bin sums in two tiers. The hot tier is one `u64` per bin holding 16-bit sums of r,
 /// g, b and a 16-bit pixel count, so the per-pixel work is one load, one add and one store
-/// on a 256 KiB table that stays in cache. Every 257 pixels a bin is flushed into the wide
-/// cold tier ([count, r, g, b] as `u64`, which 40 MP of white cannot overflow).
+/// on a table that stays in cache. It exists twice (2 x 256 KiB), for even and odd pixels:
+/// neighbours often share a bin, and with one table each update would wait for the store
+/// of the one before. Every 257 pixels a hot word is flushed into the wide cold tier
+/// ([count, r, g, b] as `u64` per bin, which 40 MP of white cannot overflow).
 struct Sums {
-    hot: Box<[u64; BINS]>,
+    hot: Box<[u64; 2 * BINS]>,
     cold: Vec<[u64; 4]>,
 }
 
 impl Sums {
     fn new() -> Self {
         Self {
-            hot: vec![0u64; BINS]
+            hot: vec![0u64; 2 * BINS]
                 .into_boxed_slice()
                 .try_into()
-                .unwrap_or_else(|_| unreachable!("the vector has BINS entries")),
+                .unwrap_or_else(|_| unreachable!("the vector has 2 * BINS entries")),
             cold: vec![[0u64; 4]; BINS],
         }
     }
 
-    fn flush(&mut self, idx: usize) {
-        let w = self.hot[idx];
-        let c = &mut self.cold[idx];
+    fn flush(&mut self, slot: usize) {
+        let slot = slot & (2 * BINS - 1);
+        let w = self.hot[slot];
+        let c = &mut self.cold[slot & (BINS - 1)];
         c[0] += w >> 48;
         c[1] += w & 0xffff;
         c[2] += (w >> 16) & 0xffff;
         c[3] += (w >> 32) & 0xffff;
-        self.hot[idx] = 0;
+        self.hot[slot] = 0;
     }
 
     fn into_bins(mut self) -> Vec<[u64; 4]> {
-        for idx in 0..BINS {
+        for idx in 0..2 * BINS {
             self.flush(idx);
         }
         self.cold
     }
 }
 
+/// Adds `n` pixels of colour `px` to its bin.
 #[inline(always)]
-fn add_run(sums: &mut Sums, votes: &mut [(u32, u64)], px: u32, run: u64) {
+fn add_pixels(sums: &mut Sums, px: u32, n: u64) {
     let [r, g, b, a] = px.to_le_bytes();
     // Fully transparent pixels have no visible colour: they do not vote.
-    if a == 0 || run == 0 {
+    if a == 0 || n == 0 {
         return;
     }
     // The mask proves the index in range, so the hot path carries no bounds check.
     let idx = bin_of(px) & (BINS - 1);
     let word = sums.hot[idx];
-    if (word >> 48) + run <= HOT_LIMIT {
+    if (word >> 48) + n <= HOT_LIMIT {
         let packed = u64::from(r) | u64::from(g) << 16 | u64::from(b) << 32 | 1 << 48;
-        sums.hot[idx] = word + packed * run;
+        sums.hot[idx] = word + packed * n;
     } else {
         sums.flush(idx);
-        let c = &mut sums.cold[idx];
-        c[0] += run;
-        c[1] += run * u64::from(r);
-        c[2] += run * u64::from(g);
-        c[3] += run * u64::from(b);
+        let c = &mut sums.cold[idx & (BINS - 1)];
+        c[0] += n;
+        c[1] += n * u64::from(r);
+        c[2] += n * u64::from(g);
+        c[3] += n * u64::from(b);
     }
-    // Only runs count as votes for a solid colour: fills (buttons, panels) come in long
-    // runs, while anti-aliasing, noise and gradients do not. It also keeps this branchy
-    // code off the per-pixel path of photos, where runs are rare.
-    if run < SOLID_RUN {
+}
+
+/// [`add_pixels`] for one pixel, in hot table `table` (0 or 1): the photo path.
+#[inline(always)]
+fn add_pixel(sums: &mut Sums, px: u32, table: usize) {
+    let [r, g, b, a] = px.to_le_bytes();
+    if a == 0 {
+        return;
+    }
+    let idx = (bin_of(px) | table << (3 * BITS)) & (2 * BINS - 1);
+    if sums.hot[idx] >> 48 >= HOT_LIMIT {
+        sums.flush(idx);
+    }
+    sums.hot[idx] += u64::from(r) | u64::from(g) << 16 | u64::from(b) << 32 | 1 << 48;
+}
+
+/// A finished run of `run` pixels of `px` votes for `px` as its bin's solid colour. Only
+/// runs count as votes: fills (buttons, panels) come in long runs, while anti-aliasing,
+/// noise and gradients do not.
+#[inline(always)]
+fn cast_vote(votes: &mut [(u32, u64)], px: u32, run: u64) {
+    if run < SOLID_RUN || px >> 24 == 0 {
         return;
     }
     // Compare colours without alpha: a half-transparent pixel shows the same colour.
     let rgb = px & 0x00ff_ffff;
-    let vote = &mut votes[idx];
+    let vote = &mut votes[bin_of(px) & (BINS - 1)];
     if vote.0 == rgb {
         vote.1 += run;
     } else if vote.1 >= run {
@@ -159,30 +181,72 @@ fn add_run(sums: &mut Sums, votes: &mut [(u32, u64)], px: u32, run: u64) {
     }
 }
 
+/// The run of one exact colour the pass is in.
+struct Runs {
+    prev: u32,
+    run: u64,
+}
+
+impl Runs {
+    /// One pixel on the slow path: counted at once, and ending a run when it changes colour.
+    #[inline(always)]
+    fn step(&mut self, sums: &mut Sums, votes: &mut [(u32, u64)], v: u32, table: usize) {
+        let changed = v != self.prev;
+        if changed & (self.run >= SOLID_RUN) {
+            cast_vote(votes, self.prev, self.run);
+        }
+        self.run = if changed { 1 } else { self.run + 1 };
+        self.prev = v;
+        add_pixel(sums, v, table);
+    }
+}
+
+/// Pixels compared at once on the fast path for runs.
+const LANE: usize = 8;
+
 fn histogram(rgba: &[u8]) -> Histogram {
     let mut sums = Sums::new();
     let mut votes = vec![(0u32, 0u64); BINS];
-    // Screenshots and flat art are long runs of one colour: count runs, not pixels.
-    let mut pixels = rgba
-        .chunks_exact(4)
-        .map(|px| u32::from_le_bytes([px[0], px[1], px[2], px[3]]));
-    let Some(mut prev) = pixels.next() else {
+    let pixel = |px: &[u8; 4]| u32::from_le_bytes(*px);
+    let (pixels, _) = rgba.as_chunks::<4>();
+    let Some(first) = pixels.first() else {
         return Histogram {
             votes,
             points: Vec::new(),
         };
     };
-    let mut run = 1u64;
-    for v in pixels {
-        if v == prev {
-            run += 1;
-        } else {
-            add_run(&mut sums, &mut votes, prev, run);
-            prev = v;
-            run = 1;
+    let mut runs = Runs {
+        prev: pixel(first),
+        run: 0,
+    };
+    // Pixels of the current run that the fast path counted but did not add to the sums.
+    let mut pending = 0u64;
+    // Screenshots and flat art are long runs of one colour, which the fast path swallows
+    // eight pixels per compare; elsewhere (photos, edges) each pixel is counted on its own.
+    let (lanes, rest) = pixels.as_chunks::<LANE>();
+    for lane in lanes {
+        let same = lane
+            .iter()
+            .fold(true, |all, px| all & (pixel(px) == runs.prev));
+        if same {
+            runs.run += LANE as u64;
+            pending += LANE as u64;
+            continue;
+        }
+        add_pixels(&mut sums, runs.prev, pending);
+        pending = 0;
+        // Neighbours often share a bin: alternating tables keeps one pixel's update from
+        // waiting on the store of the one before.
+        for pair in lane.as_chunks::<2>().0 {
+            runs.step(&mut sums, &mut votes, pixel(&pair[0]), 0);
+            runs.step(&mut sums, &mut votes, pixel(&pair[1]), 1);
         }
     }
-    add_run(&mut sums, &mut votes, prev, run);
+    add_pixels(&mut sums, runs.prev, pending);
+    for px in rest {
+        runs.step(&mut sums, &mut votes, pixel(px), 0);
+    }
+    cast_vote(&mut votes, runs.prev, runs.run);
     let bins = sums.into_bins();
     let points = bins
         .iter()
@@ -728,6 +792,53 @@ mod tests {
         let (rgb, margin) = hist.votes[p.bin as usize];
         assert_eq!(rgb.to_le_bytes()[..3], [255, 254, 253]);
         assert_eq!(margin, 70_000);
+    }
+
+    /// The fast and slow paths of the pass, and the two hot tables, must add up to the
+    /// plain definition: per-bin pixel sums, and one Boyer-Moore vote per maximal run of
+    /// one exact colour at least `SOLID_RUN` long.
+    #[test]
+    fn histogram_matches_the_plain_definition() {
+        let mut rng = SplitMix(7);
+        let palette: Vec<u32> = (0..12)
+            .map(|i| {
+                let alpha = match i % 4 {
+                    0 => 0,
+                    1 => 128,
+                    _ => 255,
+                };
+                u32::from_le_bytes([i * 20, 255 - i * 20, 7 + i, alpha])
+            })
+            .collect();
+        let mut pixels = Vec::new();
+        while pixels.len() < 200_000 {
+            let colour = palette[(rng.next_f64() * palette.len() as f64) as usize];
+            let len = 1 + (rng.next_f64() * rng.next_f64() * 40.0) as usize;
+            pixels.extend(std::iter::repeat_n(colour, len));
+        }
+        let rgba: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+        let hist = histogram(&rgba);
+
+        let mut counts = vec![0u64; BINS];
+        for &p in &pixels {
+            if p >> 24 != 0 {
+                counts[bin_of(p)] += 1;
+            }
+        }
+        let mut votes = vec![(0u32, 0u64); BINS];
+        for run in pixels.chunk_by(|a, b| a == b) {
+            cast_vote(&mut votes, run[0], run.len() as u64);
+        }
+        let got: Vec<(u32, f64)> = hist.points.iter().map(|p| (p.bin, p.weight)).collect();
+        let want: Vec<(u32, f64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(bin, &n)| (bin as u32, n as f64))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(hist.votes, votes);
+        assert!(votes.iter().any(|v| v.1 > 0), "the image has solid runs");
     }
 
     #[test]
