@@ -1,6 +1,6 @@
 //! Side-by-side comparison with quantette (k-means and Wu) on the generated benchmark images.
 //! `cargo run --release --example compare` prints the table; `-- write DIR` saves the
-//! encoded inputs and `-- extract FILE` only decodes and extracts one (for `/usr/bin/time -v`).
+//! encoded inputs and `-- extract FILE [K]` only decodes and extracts one (for `/usr/bin/time -v`).
 
 use std::time::Instant;
 
@@ -105,11 +105,17 @@ fn main() {
             let img = decode(&bytes, &limits()).expect("decodes");
             let decode_ms = ms(t);
             let t = Instant::now();
-            let palette = extract_palette(&img, 8).expect("extracts");
+            let k = args.get(3).and_then(|k| k.parse().ok()).unwrap_or(8);
+            let palette = extract_palette(&img, k).expect("extracts");
+            let palette_ms = ms(t);
+            let colors: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.rgb).collect();
+            let q = quality_of_colors(&img, &colors);
             println!(
-                "{path}: decode {decode_ms:.1} ms, palette {:.1} ms, {} colours, RGBA {:.1} MB",
-                ms(t),
+                "{path}: decode {decode_ms:.1} ms, palette {palette_ms:.1} ms, {} colours, \
+                 quality {:.2} / {:.2}, RGBA {:.1} MB",
                 palette.colors.len(),
+                q.mean,
+                q.p95,
                 img.rgba.len() as f64 / 1e6
             );
             return;
