@@ -212,16 +212,14 @@ impl Runs {
 /// Pixels compared at once on the fast path for runs.
 const LANE: usize = 8;
 
-fn histogram(rgba: &[u8]) -> Histogram {
+/// Per-bin sums `[count, r, g, b]` and run votes of one stretch of pixels.
+fn tally(rgba: &[u8]) -> (Vec<[u64; 4]>, Vec<(u32, u64)>) {
     let mut sums = Sums::new();
     let mut votes = vec![(0u32, 0u64); BINS];
     let pixel = |px: &[u8; 4]| u32::from_le_bytes(*px);
     let (pixels, _) = rgba.as_chunks::<4>();
     let Some(first) = pixels.first() else {
-        return Histogram {
-            votes,
-            points: Vec::new(),
-        };
+        return (sums.into_bins(), votes);
     };
     let mut runs = Runs {
         prev: pixel(first),
@@ -255,7 +253,58 @@ fn histogram(rgba: &[u8]) -> Histogram {
         runs.step(&mut sums, &mut votes, pixel(px), 0);
     }
     cast_vote(&mut votes, runs.prev, runs.run);
-    let bins = sums.into_bins();
+    (sums.into_bins(), votes)
+}
+
+/// Images from this many pixels up are tallied as two halves, on two threads where the
+/// machine has them. The split does not depend on the machine, so neither does the result.
+const SPLIT_MIN_PIXELS: usize = 4 << 20;
+
+/// Boyer-Moore votes of two stretches combined: the same candidate adds up, different
+/// ones cancel out.
+fn merge_votes(a: (u32, u64), b: (u32, u64)) -> (u32, u64) {
+    if a.0 == b.0 {
+        (a.0, a.1 + b.1)
+    } else if a.1 >= b.1 {
+        (a.0, a.1 - b.1)
+    } else {
+        (b.0, b.1 - a.1)
+    }
+}
+
+fn histogram(rgba: &[u8]) -> Histogram {
+    let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    histogram_with(rgba, parallel)
+}
+
+fn histogram_with(rgba: &[u8], parallel: bool) -> Histogram {
+    let pixels = rgba.len() / 4;
+    let (bins, votes) = if pixels < SPLIT_MIN_PIXELS {
+        tally(rgba)
+    } else {
+        let (first, second) = rgba.split_at(pixels / 2 * 4);
+        let ((mut bins, mut votes), (bins2, votes2)) = if parallel {
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| tally(second));
+                let mine = tally(first);
+                let other = other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (mine, other)
+            })
+        } else {
+            (tally(first), tally(second))
+        };
+        for (sum, add) in bins.iter_mut().zip(&bins2) {
+            for (s, a) in sum.iter_mut().zip(add) {
+                *s += a;
+            }
+        }
+        for (vote, other) in votes.iter_mut().zip(votes2) {
+            *vote = merge_votes(*vote, other);
+        }
+        (bins, votes)
+    };
     let points = bins
         .iter()
         .enumerate()
@@ -889,6 +938,49 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(hist.votes, votes);
         assert!(votes.iter().any(|v| v.1 > 0), "the image has solid runs");
+    }
+
+    /// Large images are tallied in two halves: the sums stay exact, a run across the split
+    /// still votes with its full length, and one thread or two give the same result.
+    #[test]
+    fn split_tally_is_exact_and_independent_of_threads() {
+        let pixels = SPLIT_MIN_PIXELS + 1001;
+        let mut rng = SplitMix(5);
+        let mut rgba = Vec::with_capacity(pixels * 4);
+        let solid = u32::from_le_bytes([37, 99, 235, 255]);
+        let (run_start, run_len) = (pixels / 2 - 500, 1000);
+        for i in 0..pixels {
+            let px = if (run_start..run_start + run_len).contains(&i) {
+                solid
+            } else {
+                let v = (rng.next_f64() * 200.0) as u8;
+                u32::from_le_bytes([v, v / 2, 255 - v, 255])
+            };
+            rgba.extend_from_slice(&px.to_le_bytes());
+        }
+        let one = histogram_with(&rgba, false);
+        let two = histogram_with(&rgba, true);
+        assert_eq!(one.votes, two.votes);
+        let weights = |h: &Histogram| -> Vec<(u32, f64)> {
+            h.points.iter().map(|p| (p.bin, p.weight)).collect()
+        };
+        assert_eq!(weights(&one), weights(&two));
+
+        let mut counts = vec![0u64; BINS];
+        for px in rgba.as_chunks::<4>().0 {
+            counts[bin_of(u32::from_le_bytes(*px))] += 1;
+        }
+        let want: Vec<(u32, f64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(bin, &n)| (bin as u32, n as f64))
+            .collect();
+        assert_eq!(weights(&one), want);
+        assert_eq!(
+            one.votes[bin_of(solid)],
+            (solid & 0x00ff_ffff, run_len as u64)
+        );
     }
 
     /// Lloyd's rounds with a full scan of every centre for every point: what `refine`
