@@ -8,8 +8,10 @@
 //! first two steps at once; [`quality`] measures a palette against its image.
 //!
 //! Determinism: the same pixels give the same palette on every run and machine. The
-//! quantizer uses fixed seeds, sums in a fixed order, no hash-map iteration, no threads,
-//! and only IEEE-exact float operations (tabulated sRGB curve, Newton cube root).
+//! quantizer uses fixed seeds, sums in a fixed order, no hash-map iteration, and only
+//! IEEE-exact float operations (tabulated sRGB curve, Newton cube root). The one use of
+//! threads, tallying a large image's two fixed halves at once, merges integer counts and
+//! gives the same result on one thread.
 #![forbid(unsafe_code)]
 
 pub mod base64;
