@@ -175,6 +175,8 @@ fn cors(config: &Config) -> CorsLayer {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// How long a shutdown waits for in-flight requests.
+    drain: Duration,
 }
 
 impl Application {
@@ -188,10 +190,13 @@ impl Application {
     pub async fn build_with_store(config: Config, store: DynStore) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.bind).await?;
         let limiter = limits::from_config(&config)?;
+        // A request cannot outlive its timeout, so this is enough to finish them all.
+        let drain = config.request_timeout + Duration::from_secs(5);
         let state = AppState::new(config, store, limiter);
         Ok(Self {
             listener,
             router: router(state),
+            drain,
         })
     }
 
@@ -199,18 +204,14 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (within
+    /// the drain deadline).
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        crate::serve::serve(self.listener, self.router, shutdown, self.drain).await;
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ pub mod intake;
 pub mod limits;
 pub mod request_id;
 pub mod routes;
+pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

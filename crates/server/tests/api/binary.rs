@@ -111,6 +111,51 @@ fn serve_with_zero_configuration_creates_sqlite_and_stops_gracefully() {
 }
 
 #[test]
+fn s18_a_half_sent_request_does_not_keep_a_stopping_server_alive() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = copythat()
+        .current_dir(dir.path())
+        .arg("serve")
+        .env("COPYTHAT_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/health").is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    held.write_all(b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let sent = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        if sent.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            panic!("still running 40 s after SIGTERM while a client holds a half-sent request");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "exits 0, got {exit:?}");
+    drop(held);
+}
+
+#[test]
 fn migrate_runs_migrations_only() {
     let dir = tempfile::tempdir().unwrap();
     let output = copythat()

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod binary;
+mod connections;
 mod foundation;
 mod identity;
 mod limits;
