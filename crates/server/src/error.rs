@@ -97,6 +97,8 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let retry_after = match &self {
             Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            // Busy, not broken: a client may try again shortly.
+            Self::Unavailable => Some(5),
             _ => None,
         };
         let (detail, errors) = match self {

@@ -17,4 +17,5 @@ pub mod routes;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;
 pub mod validate;

@@ -26,6 +26,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, is_json_content_type, parse_jso
 use crate::intake::{Base64Error, decode_base64};
 use crate::routes::EXTRACT_BODY_LIMIT;
 use crate::store::{ColorTokenRecord, ExtractionSession, Page, TokenChange};
+use crate::uploads::UploadSlots;
 use crate::validate::{self, Checks, Paging};
 
 pub const DEFAULT_MAX_COLORS: i64 = 8;
@@ -36,18 +37,17 @@ const EXPORT_MAX_TOKENS: i64 = 5000;
 const MAX_TEXT_FIELD: usize = 128;
 
 /// Bounds on extraction work (S18): decoding and quantization slots, one per core, and
-/// upload slots, two per core, taken before a body is read, so the memory held by
-/// buffered uploads does not grow with the number of clients sending them.
+/// upload slots, two per core and shared fairly between accounts (see [`UploadSlots`]).
 pub struct ExtractionPool {
     cpu: BlockingPool,
-    uploads: BlockingPool,
+    uploads: UploadSlots,
 }
 
 impl ExtractionPool {
     pub fn new() -> Self {
         Self {
             cpu: BlockingPool::per_core(QUEUE_TIMEOUT),
-            uploads: BlockingPool::new(blocking::cores() * 2, QUEUE_TIMEOUT),
+            uploads: UploadSlots::new(blocking::cores() * 2, QUEUE_TIMEOUT),
         }
     }
 }
@@ -333,7 +333,7 @@ pub async fn extract_colors(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let _upload = state.extraction.uploads.acquire().await?;
+    let _upload = state.extraction.uploads.acquire(principal.user.id).await?;
     let input = if is_json_content_type(request.headers()) {
         let bytes = read_body(request, EXTRACT_BODY_LIMIT).await?;
         from_json(&bytes, max_image_bytes)?

@@ -566,3 +566,43 @@ both_backends! {
         }
     }
 }
+
+/// S18: upload slots are taken before a body is read, so one account sending bodies
+/// slowly must not be able to hold every slot and starve other users' extractions.
+#[tokio::test]
+async fn s18_one_account_trickling_uploads_cannot_block_others() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let mallory = app.new_user().await;
+    let alice = app.new_user().await;
+    let project = app.new_project(&alice, "Brand").await;
+
+    // More slow uploads than there are upload slots in all (two per core).
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let mut held = Vec::new();
+    for _ in 0..=slots {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/colors/extract HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+             Content-Length: 5000000\r\n\r\n{{\"project_id\":",
+            mallory.access
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let response = app
+        .extract(
+            &alice,
+            &json!({ "project_id": project["id"], "image_base64": b64(&brand_png()) }),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        201,
+        "another account's extraction is served while one account trickles"
+    );
+    drop(held);
+}
