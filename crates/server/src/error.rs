@@ -59,8 +59,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// An unexpected failure, except one the client can be told about: a write whose
+    /// parent row was deleted meanwhile (a project deleted during an extraction into it)
+    /// is a 404, as if the request had come a moment later.
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(err.into())
+        let err = err.into();
+        if matches!(
+            err.downcast_ref::<crate::store::StoreError>(),
+            Some(crate::store::StoreError::MissingParent)
+        ) {
+            return Self::NotFound;
+        }
+        Self::Internal(err)
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {

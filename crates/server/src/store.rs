@@ -20,6 +20,9 @@ pub enum StoreError {
     /// A unique constraint refused the write (for example, an email already registered).
     #[error("conflict with an existing record")]
     Conflict,
+    /// A foreign key refused the write: the row it belongs to no longer exists.
+    #[error("the parent record no longer exists")]
+    MissingParent,
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -30,6 +33,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::MissingParent,
             _ => Self::Database(err),
         }
     }

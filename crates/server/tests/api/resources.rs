@@ -606,3 +606,28 @@ async fn s18_one_account_trickling_uploads_cannot_block_others() {
     );
     drop(held);
 }
+
+both_backends! {
+    // A project or session deleted while an extraction into it was being decoded: the
+    // store refuses the orphan rows with a typed error, which the API answers as 404.
+    async fn an_extraction_whose_project_vanished_stores_nothing_and_is_a_404(app) {
+        use copythat_server::error::ApiError;
+        use copythat_server::store::{ExtractionSession, StoreError};
+        let now = time::OffsetDateTime::now_utc();
+        let session = ExtractionSession {
+            id: uuid::Uuid::now_v7(),
+            project_id: uuid::Uuid::now_v7(),
+            name: None,
+            source: "upload".into(),
+            image_width: Some(1),
+            image_height: Some(1),
+            image_format: Some("png".into()),
+            created_at: now,
+        };
+        let err = app.store.save_extraction(Some(&session), &[]).await.unwrap_err();
+        assert!(matches!(err, StoreError::MissingParent), "{err:?}");
+        assert_eq!(ApiError::internal(err).status(), 404);
+        let kind = copythat_server::store::ResourceKind::Session;
+        assert!(!app.store.resource_exists(kind, session.id).await.unwrap());
+    }
+}
