@@ -60,7 +60,20 @@ pub fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
 
 /// Parses JSON into `T`, naming the field that failed. Syntax errors are 400; a body that
 /// parses but does not fit the type (wrong type, unknown or missing field) is 422.
+/// Every request body is a JSON object: serde would also fill a struct from an array by
+/// position, which no client means and which bypasses field names, so that is refused.
 pub fn parse_json<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "the request body is not valid JSON".into(),
+            ));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -88,6 +101,25 @@ fn clean_message(message: &str) -> String {
         Some(i) => &message[..i],
         None => message,
     };
+    // The uuid crate's own wording, and serde's names for our internal types, are not
+    // for clients.
+    if message.starts_with("UUID parsing failed") {
+        return "must be a UUID".to_owned();
+    }
+    let message = ["expected struct ", "expected enum "]
+        .iter()
+        .find_map(|marker| message.find(marker).map(|i| (i, *marker)))
+        .map_or_else(
+            || message.to_owned(),
+            |(i, marker)| {
+                let wanted = if marker.contains("struct") {
+                    "expected an object"
+                } else {
+                    "expected one of the allowed values"
+                };
+                format!("{}{wanted}", &message[..i])
+            },
+        );
     let mut cleaned: String = message.chars().filter(|c| !c.is_control()).collect();
     if cleaned.len() > MAX_MESSAGE_LEN {
         let mut cut = MAX_MESSAGE_LEN;
@@ -240,5 +272,56 @@ mod tests {
         let cleaned = clean_message(&long);
         assert!(cleaned.len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
         assert!(!cleaned.contains("line 1"));
+    }
+
+    #[test]
+    fn s10_bodies_must_be_objects_not_positional_arrays() {
+        for body in [&br#"["a", 3]"#[..], b" null", b"1", b"\"a\"", b"true"] {
+            match parse_json::<Sample>(body) {
+                Err(ApiError::Validation(errors)) => {
+                    assert_eq!(errors[0].field, "body");
+                    assert_eq!(errors[0].message, "must be a JSON object");
+                }
+                other => panic!("{:?} accepted or misreported: {other:?}", body),
+            }
+        }
+        assert!(matches!(
+            parse_json::<Sample>(b""),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(parse_json::<Sample>(br#" {"name":"a","count":3}"#).is_ok());
+    }
+
+    #[test]
+    fn s19_messages_do_not_name_internal_types() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            inner: Sample,
+            id: uuid::Uuid,
+        }
+        let Err(ApiError::Validation(errors)) =
+            parse_json::<Outer>(br#"{"inner": 5, "id": "00000000-0000-0000-0000-000000000000"}"#)
+        else {
+            panic!("expected a validation error");
+        };
+        assert!(
+            !errors[0].message.contains("Sample"),
+            "{}",
+            errors[0].message
+        );
+        assert!(
+            errors[0].message.contains("expected an object"),
+            "{}",
+            errors[0].message
+        );
+
+        let Err(ApiError::Validation(errors)) =
+            parse_json::<Outer>(br#"{"inner": {"name":"a","count":1}, "id": "nope"}"#)
+        else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(errors[0].field, "id");
+        assert_eq!(errors[0].message, "must be a UUID");
     }
 }

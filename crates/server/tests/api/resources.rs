@@ -631,3 +631,26 @@ both_backends! {
         assert!(!app.store.resource_exists(kind, session.id).await.unwrap());
     }
 }
+
+both_backends! {
+    // S10/S11: serde would fill a struct from a JSON array by position; bodies are objects.
+    async fn s10_positional_array_bodies_are_refused(app) {
+        let user = app.new_user().await;
+        let response = app
+            .bearer(Method::POST, "/api/v1/projects", &user.access)
+            .json(&json!(["array-project", "desc"]))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(response, 422).await;
+        assert_eq!(body["errors"][0]["field"], "body");
+        let (_, projects) = app.get_json(&user, "/api/v1/projects").await;
+        assert_eq!(projects["total"], 0, "nothing was created");
+
+        let response = app
+            .post_json("/api/v1/auth/register", &json!(["arr@example.com", random_password()]))
+            .await;
+        let body = assert_problem(response, 422).await;
+        assert!(!body.to_string().contains("RegisterRequest"), "{body}");
+    }
+}
