@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -19,6 +19,7 @@ pub use redis::RedisLimiter;
 
 use crate::app::AppState;
 use crate::auth::api_keys;
+use crate::auth::principal::LoadedUser;
 use crate::auth::tokens::{TokenType, sha256_hex};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -106,10 +107,18 @@ pub fn from_config(config: &Config) -> Result<DynLimiter, LimitError> {
 }
 
 /// Whom a request is counted against: a principal when it carries a credential proven to
-/// name one, else the client address (S15, S17). A bearer token is checked by signature
-/// alone; an API key must be known live (remembered from a recent use, or looked up once),
-/// so a stream of forged keys shares one quota, its address's, and cannot earn fresh ones.
-async fn subject(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> String {
+/// name one, else the client address (S15, S17). A bearer token must be signed and still
+/// current for its account (active, same token version), so a token revoked by logout or a
+/// password change cannot spend its owner's quota; the account row read for that is left
+/// in the request for the principal extractor. An API key must be known live (remembered
+/// from a recent use, or looked up once), so a stream of forged keys shares one quota,
+/// its address's, and cannot earn fresh ones.
+async fn subject(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &mut Extensions,
+    ip: ClientIp,
+) -> String {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
         && api_keys::is_well_formed(key)
     {
@@ -126,7 +135,14 @@ async fn subject(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> String 
         .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
         && let Some(claims) = state.auth.tokens.verify(token.trim(), TokenType::Access)
     {
-        return format!("user:{}", claims.sub);
+        match state.store.find_user(claims.sub).await {
+            Ok(Some(user)) if user.is_active && user.token_version == claims.ver => {
+                extensions.insert(LoadedUser(user));
+                return format!("user:{}", claims.sub);
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "user lookup for rate limiting failed"),
+        }
     }
     format!("ip:{}", ip.0)
 }
@@ -196,7 +212,9 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         .get::<ClientIp>()
         .copied()
         .unwrap_or(ClientIp(std::net::IpAddr::from([127, 0, 0, 1])));
-    let who = subject(&state, request.headers(), ip).await;
+    let (mut parts, body) = request.into_parts();
+    let who = subject(&state, &parts.headers, &mut parts.extensions, ip).await;
+    let request = Request::from_parts(parts, body);
     let config = &state.config;
     let mut checks = vec![
         (

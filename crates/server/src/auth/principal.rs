@@ -111,7 +111,8 @@ impl FromRequestParts<AppState> for Principal {
             }
             (None, Some(value)) => {
                 let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-                from_bearer(state, value, meta).await?
+                let loaded = parts.extensions.remove::<LoadedUser>();
+                from_bearer(state, value, loaded, meta).await?
             }
             // No credential, or two at once: which one would we believe?
             _ => return Err(ApiError::Unauthorized),
@@ -137,9 +138,15 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The account a bearer token named, read by the rate limiter within this same request;
+/// the principal extractor uses it instead of reading the row a second time.
+#[derive(Debug, Clone)]
+pub struct LoadedUser(pub User);
+
 async fn from_bearer(
     state: &AppState,
     value: &str,
+    loaded: Option<LoadedUser>,
     meta: RequestMeta,
 ) -> Result<Principal, ApiError> {
     let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthorized)?;
@@ -151,12 +158,15 @@ async fn from_bearer(
         .tokens
         .verify(token.trim(), TokenType::Access)
         .ok_or(ApiError::Unauthorized)?;
-    let user = state
-        .store
-        .find_user(claims.sub)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::Unauthorized)?;
+    let user = match loaded {
+        Some(LoadedUser(user)) if user.id == claims.sub => user,
+        _ => state
+            .store
+            .find_user(claims.sub)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or(ApiError::Unauthorized)?,
+    };
     // S4: a password change, logout or disable bumps the version and kills the token.
     if !user.is_active || user.token_version != claims.ver {
         return Err(ApiError::Unauthorized);

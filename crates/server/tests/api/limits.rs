@@ -107,6 +107,48 @@ async fn s15_forged_api_keys_share_their_address_quota() {
 }
 
 #[tokio::test]
+async fn s15_a_revoked_access_token_cannot_spend_its_owners_quota() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
+        .await
+        .unwrap();
+    let user = app.new_user().await; // register + login: two of the address's six
+    let logout = app
+        .bearer(Method::POST, "/api/v1/auth/logout", &user.access)
+        .json(&serde_json::json!({ "refresh_token": user.refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204); // one of the user's six
+    let tokens: serde_json::Value = app
+        .login(&user.email, &user.password)
+        .await
+        .json()
+        .await
+        .unwrap(); // three of the address's
+    let fresh = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // Someone replays the dead token: it is counted against the sender's address.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = app
+            .bearer(Method::GET, "/api/v1/projects", &user.access)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+
+    let owner = app
+        .bearer(Method::GET, "/api/v1/projects", &fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), 200, "the owner's quota is untouched");
+    assert_eq!(owner.headers()["x-ratelimit-remaining"], "4");
+}
+
+#[tokio::test]
 async fn s17_spoofed_forwarded_for_does_not_reset_a_limit() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "3")])
         .await
