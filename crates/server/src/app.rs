@@ -73,7 +73,7 @@ async fn method_not_allowed() -> Response {
 /// The middleware, listed from the innermost to the outermost (each `layer` wraps all
 /// before it). The request id is outermost so every response, even one made by another
 /// layer, carries it; problem rendering sits inside the header layers so error bodies
-/// get the same security headers.
+/// get the same security headers, and outside CORS so a refused preflight is a problem too.
 fn with_middleware(app: Router<AppState>, state: &AppState) -> Router<AppState> {
     let config = &state.config;
     let app = app
@@ -86,8 +86,12 @@ fn with_middleware(app: Router<AppState>, state: &AppState) -> Router<AppState> 
             state.clone(),
             limits::enforce,
         ))
-        .layer(middleware::from_fn(render_problems))
-        .layer(cors(config));
+        .layer(cors(config))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce_options,
+        ))
+        .layer(middleware::from_fn(render_problems));
     with_security_headers(app, config.is_production()).layer(middleware::from_fn_with_state(
         state.clone(),
         request_context,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{Request, State};
-use axum::http::{Extensions, HeaderMap, HeaderValue, Method};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -201,8 +201,29 @@ pub async fn check_with_policy(
 }
 
 /// The middleware: every quota that applies is checked; the most restrictive one is
-/// reported in the headers, and any refusal answers 429.
+/// reported in the headers, and any refusal answers 429. It runs inside the CORS layer,
+/// so a browser can read a 429; `OPTIONS` requests, which the CORS layer answers itself
+/// (preflights), are counted by [`enforce_options`] outside it instead.
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    limit(state, request, next).await
+}
+
+/// [`enforce`] for `OPTIONS` requests, layered outside CORS: preflights count too.
+pub async fn enforce_options(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::OPTIONS {
+        return next.run(request).await;
+    }
+    limit(state, request, next).await
+}
+
+async fn limit(state: AppState, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if exempt(&path) {
         return next.run(request).await;
@@ -266,7 +287,19 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         }
         _ => next.run(request).await,
     };
-    if let Some(d) = tightest {
+    if let Some(mut d) = tightest {
+        if d.allowed && response.status() == StatusCode::TOO_MANY_REQUESTS {
+            // Refused further in (a login lock-out, S6): the headers must not say
+            // there is room left.
+            d.remaining = 0;
+            let retry = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            d.reset_secs = d.reset_secs.max(retry);
+        }
         let headers = response.headers_mut();
         headers.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
         headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));

@@ -311,3 +311,65 @@ async fn s15_logins_are_limited_per_account_across_addresses() {
     // An address the account signed in from before is not held by the account limit.
     assert_eq!(login_from("198.51.100.1").await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn s15_preflights_are_counted_and_carry_the_headers() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "3")])
+        .await
+        .unwrap();
+    let preflight = || {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/v1/projects"))
+            .header("origin", "http://localhost:5173")
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    for remaining in ["2", "1", "0"] {
+        let response = preflight().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+    }
+    let limited = preflight().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    let body = assert_problem(limited, 429).await;
+    assert_eq!(body["status"], 429);
+}
+
+#[tokio::test]
+async fn s6_a_lock_out_answered_by_a_handler_reports_no_room_left() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_LOGIN_PER_MINUTE", "3")])
+        .await
+        .unwrap();
+    let user = app.new_user().await;
+    let attempt = || {
+        app.bearer(Method::POST, "/api/v1/auth/password", &user.access)
+            .json(&serde_json::json!({
+                "current_password": "not-the-password",
+                "new_password": random_password(),
+            }))
+            .send()
+    };
+    let mut last = None;
+    for _ in 0..6 {
+        let response = attempt().await.unwrap();
+        if response.status() == 429 {
+            last = Some(response);
+            break;
+        }
+    }
+    let locked = last.expect("wrong current passwords are throttled (S6)");
+    assert_eq!(locked.headers()["x-ratelimit-remaining"], "0");
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let reset: u64 = locked.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset >= retry, "reset {reset} before retry-after {retry}");
+}
