@@ -73,11 +73,17 @@ pub fn email(raw: &str) -> Result<String, &'static str> {
 
 /// Characters that render as nothing or rearrange the text around them: zero-width and
 /// bidirectional controls (the "Trojan Source" family), separators that break lines where
-/// none is expected, tag characters, private-use code points and noncharacters. The
-/// zero-width joiner and the emoji variation selectors stay allowed: emoji need them.
+/// none is expected, every other format character, the blank braille pattern, tag
+/// characters, private-use code points and noncharacters. The zero-width joiner and the
+/// emoji variation selectors stay allowed: emoji sequences and Indic scripts need them.
 fn is_invisible_or_deceptive(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        // The rest of Unicode's format characters (Cf): prepended marks, invisible
+        // Egyptian, shorthand and musical format controls.
+        | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{0890}' | '\u{0891}'
+        | '\u{08E2}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{2800}'
         | '\u{180B}'..='\u{180F}'
         | '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}'
         | '\u{2028}'..='\u{202E}'
@@ -230,6 +236,10 @@ mod tests {
             "pua\u{E000}",
             "hangul\u{3164}filler",
             "non\u{FFFF}char",
+            "arabic\u{0600}mark",
+            "music\u{1D173}al",
+            "short\u{1BCA0}hand",
+            "blank\u{2800}braille",
         ] {
             assert!(name(deceptive).is_err(), "{deceptive:?}");
             assert!(

@@ -39,6 +39,12 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), &'static str> {
     if chars > MAX_PASSWORD_CHARS {
         return Err("must be at most 128 characters");
     }
+    if password.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    if password.chars().all(char::is_whitespace) {
+        return Err("must not be only spaces");
+    }
     let lowered = password.to_lowercase();
     if COMMON_PASSWORDS.contains(lowered.as_str()) {
         return Err("is too common; choose another");
@@ -122,6 +128,13 @@ mod tests {
         assert!(check_policy("alice@example.com", "alice@example.com").is_err());
         assert!(check_policy("lowercase only is fine here", "a@b.co").is_ok());
         assert!(check_policy("ünïcödé-pässwörd", "a@b.co").is_ok());
+        assert!(check_policy("        ", "a@b.co").is_err(), "only spaces");
+        assert!(
+            check_policy(&"\0".repeat(8), "a@b.co").is_err(),
+            "NUL bytes"
+        );
+        assert!(check_policy("tab\tinside-pass", "a@b.co").is_err());
+        assert!(check_policy("spaces inside are fine", "a@b.co").is_ok());
     }
 
     #[tokio::test]
