@@ -68,19 +68,24 @@ const PLACEHOLDER_SECRETS: &[&str] = &[
     "test",
 ];
 
-/// Fragments that mark a value as a sample, wherever they appear in it.
+/// Words that mark a value as a sample or as a reminder to replace it, wherever they
+/// appear in it (case-insensitive). Each is six letters or more, so a random base64 key
+/// holds one by chance about once in ten million; a hex key never does.
 const PLACEHOLDER_FRAGMENTS: &[&str] = &[
-    "changeme",
-    "change-me",
-    "change_me",
-    "change-in-production",
-    "change_in_production",
+    "change",
+    "replace",
     "placeholder",
     "example",
     "insecure",
+    "default",
     "your-secret",
     "your_secret",
 ];
+
+/// Shorter placeholder words, refused only where they stand as a word (not inside a run
+/// of letters): anywhere, five letters would turn up in about one random base64 key in
+/// half a million.
+const PLACEHOLDER_WORDS: &[&str] = &["dummy"];
 
 pub const MIN_SECRET_KEY_BYTES: usize = 32;
 
@@ -139,15 +144,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether a secret key is acceptable for production: long enough, not a known sample,
-/// not a run of a few repeated characters.
+/// The part of a configured key that is key material. Surrounding ASCII whitespace (the
+/// newline a secret file ends with, spaces pasted along with the value) is dropped before
+/// the key is measured or used, so padding cannot make a short key pass (S22).
+pub fn secret_key_material(raw: &str) -> &str {
+    raw.trim_ascii()
+}
+
+/// Whether a secret key is acceptable for production: long enough once trimmed, free of
+/// placeholder words, not a run of a few characters and not a short pattern repeated.
 pub fn check_production_secret(key: &str) -> Result<(), String> {
+    let key = secret_key_material(key);
     if key.len() < MIN_SECRET_KEY_BYTES {
         return Err(format!("must be at least {MIN_SECRET_KEY_BYTES} bytes"));
     }
-    let lowered = key.trim().to_ascii_lowercase();
+    let lowered = key.to_ascii_lowercase();
     if PLACEHOLDER_SECRETS.contains(&lowered.as_str())
         || PLACEHOLDER_FRAGMENTS.iter().any(|f| lowered.contains(f))
+        || PLACEHOLDER_WORDS.iter().any(|w| contains_word(&lowered, w))
     {
         return Err("is a known placeholder value".into());
     }
@@ -157,7 +171,37 @@ pub fn check_production_secret(key: &str) -> Result<(), String> {
     if distinct.len() < 10 {
         return Err("has too little variety to be a random key".into());
     }
+    if shortest_period(key.as_bytes()) <= key.len() / 2 {
+        return Err("repeats a short pattern, so it is not a random key".into());
+    }
     Ok(())
+}
+
+/// Whether `word` occurs in `text` with no ASCII letter right before or after it.
+fn contains_word(text: &str, word: &str) -> bool {
+    let is_letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
+    text.match_indices(word).any(|(at, _)| {
+        !is_letter(text[..at].chars().next_back())
+            && !is_letter(text[at + word.len()..].chars().next())
+    })
+}
+
+/// The smallest `p` such that every byte equals the one `p` places later (the length
+/// itself when nothing repeats), from the Knuth-Morris-Pratt failure function. A key
+/// like `abcdefghijabcdefghijabcdefghijab` has period 10: ten characters of choice.
+fn shortest_period(bytes: &[u8]) -> usize {
+    let mut border = vec![0usize; bytes.len()];
+    let mut k = 0;
+    for i in 1..bytes.len() {
+        while k > 0 && bytes[i] != bytes[k] {
+            k = border[k - 1];
+        }
+        if bytes[i] == bytes[k] {
+            k += 1;
+        }
+        border[i] = k;
+    }
+    bytes.len() - border.last().copied().unwrap_or(0)
 }
 
 #[derive(Debug, Clone)]
@@ -321,7 +365,10 @@ impl Config {
         }
 
         let (secret_key, secret_key_generated) = match src.get("SECRET_KEY")? {
-            Some(key) => {
+            Some(raw) => {
+                // The trimmed value is both what is checked and what signs tokens, so
+                // `SECRET_KEY` and `SECRET_KEY_FILE` holding the same key agree.
+                let key = secret_key_material(&raw).to_owned();
                 if production {
                     check_production_secret(&key)
                         .map_err(|reason| ConfigError::invalid("SECRET_KEY", reason))?;
@@ -523,6 +570,104 @@ mod tests {
         assert!(!ok.docs, "docs are off in production by default (S23)");
         assert!(ok.log_json);
         assert!(ok.cors_origins.is_empty());
+    }
+
+    fn production_with_key(key: &str) -> Result<Config, ConfigError> {
+        config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY", key)])
+    }
+
+    #[test]
+    fn s22_production_measures_the_key_without_surrounding_whitespace() {
+        // Ten characters padded to 32 bytes with spaces, tabs or newlines.
+        for padded in [
+            format!("Qw8#zP1!mK{}", " ".repeat(22)),
+            format!("{}Qw8#zP1!mK", " ".repeat(22)),
+            format!("\t\tQw8#zP1!mK{}\r\n", "\n".repeat(20)),
+        ] {
+            let err = production_with_key(&padded).unwrap_err();
+            assert_eq!(err.variable, "SECRET_KEY");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, format!("Qw8#zP1!mK{}\n\n", " ".repeat(22))).unwrap();
+        let path = path.to_str().unwrap();
+        let err = config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY_FILE", path)]);
+        assert_eq!(err.unwrap_err().variable, "SECRET_KEY");
+
+        // A strong key signs with the same bytes however it was padded or delivered.
+        let strong = strong_key();
+        let c = production_with_key(&format!("  {strong} \t")).unwrap();
+        assert_eq!(c.secret_key.expose(), strong.as_bytes());
+        std::fs::write(path, format!("{strong}  \n")).unwrap();
+        let c = config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY_FILE", path)]).unwrap();
+        assert_eq!(c.secret_key.expose(), strong.as_bytes());
+        // Outside production the length is measured the same way.
+        let err = config(&[("SECRET_KEY", &format!("Qw8#zP1!mK{}", " ".repeat(22)))]);
+        assert_eq!(err.unwrap_err().variable, "SECRET_KEY");
+    }
+
+    #[test]
+    fn s22_production_refuses_keys_that_repeat_a_short_pattern() {
+        for periodic in [
+            "01234567890123456789012345678901",
+            "abcdefghijabcdefghijabcdefghijab",
+            "abababababababababababababababab",
+            "0123456789abcdef0123456789abcdef",
+            "Kx9#mQ2$vL7@pR4!Kx9#mQ2$vL7@pR4!Kx9#",
+        ] {
+            let err = production_with_key(periodic).unwrap_err();
+            assert_eq!(err.variable, "SECRET_KEY", "{periodic} should be refused");
+        }
+    }
+
+    #[test]
+    fn s22_production_refuses_keys_with_placeholder_words() {
+        for placeholder in [
+            "replace-me-with-a-real-secret-key-0000",
+            "please-change-this-secret-key-now!",
+            "PLEASE-CHANGE-THIS-SECRET-KEY-NOW!",
+            "Example.Signing.Key.7f3a9c2e41b8d605",
+            "my-default-jwt-signing-key-7f3a9c2e41b8",
+            "insecure_jwt_signing_key_7f3a9c2e41b8d605",
+            "dummy_key_for_staging_7f3a9c2e41b8d605",
+            "your_secret_here_7f3a9c2e41b8d6053e",
+            "placeholder0123456789abcdefghijklmnop",
+        ] {
+            let err = production_with_key(placeholder).unwrap_err();
+            assert_eq!(
+                err.variable, "SECRET_KEY",
+                "{placeholder} should be refused"
+            );
+        }
+    }
+
+    /// SplitMix64: a fixed sequence, so this test can never fail by bad luck.
+    fn seeded_bytes(state: &mut u64, out: &mut [u8]) {
+        for byte in out {
+            *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            *byte = (z ^ (z >> 31)) as u8;
+        }
+    }
+
+    #[test]
+    fn s22_random_keys_always_pass_the_production_check() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let mut state = 0x5EC2_E7C0_FFEE_0022;
+        for i in 0..1000 {
+            let mut bytes = vec![0u8; 32 + i % 33];
+            seeded_bytes(&mut state, &mut bytes);
+            for key in [
+                hex(&bytes),
+                STANDARD.encode(&bytes),
+                URL_SAFE_NO_PAD.encode(&bytes),
+            ] {
+                assert_eq!(check_production_secret(&key), Ok(()), "{key}");
+            }
+        }
     }
 
     #[test]
