@@ -2,6 +2,7 @@
 //! Parsing refuses unsafe production settings so a misconfigured server never starts (S22).
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -244,17 +245,20 @@ const LOCAL_CORS_ORIGINS: &[&str] = &[
     "http://127.0.0.1:8080",
 ];
 
+/// Looks a variable up: unset, set, or set to something that is not text (an error).
+type Lookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, ConfigError>;
+
 /// Reads variables through a lookup function so tests need not touch the process environment.
 struct Source<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
+    lookup: Lookup<'a>,
 }
 
 impl Source<'_> {
     /// `NAME`, or the content of the file named by `NAME_FILE`; setting both is an error.
     fn get(&self, name: &str) -> Result<Option<String>, ConfigError> {
-        let direct = (self.lookup)(name).filter(|v| !v.is_empty());
+        let direct = (self.lookup)(name)?.filter(|v| !v.is_empty());
         let file_var = format!("{name}_FILE");
-        let from_file = (self.lookup)(&file_var).filter(|v| !v.is_empty());
+        let from_file = (self.lookup)(&file_var)?.filter(|v| !v.is_empty());
         match (direct, from_file) {
             (Some(_), Some(_)) => Err(ConfigError::invalid(
                 name,
@@ -326,11 +330,30 @@ impl Source<'_> {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
+        Self::from_os_lookup(&|name| std::env::var_os(name))
     }
 
-    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    /// Reads configuration through `lookup`, which sees variables as the operating system
+    /// holds them. A variable (or its `_FILE` variant) that is set but not UTF-8 is an
+    /// error naming it: read as unset, `COPYTHAT_ENV=production\xff` would start a
+    /// production host in local mode with a throwaway key and docs on (S22).
+    pub fn from_os_lookup(lookup: &dyn Fn(&str) -> Option<OsString>) -> Result<Self, ConfigError> {
+        Self::read(&|name| {
+            lookup(name)
+                .map(|raw| {
+                    raw.into_string()
+                        .map_err(|_| ConfigError::invalid(name, "is set but is not valid UTF-8"))
+                })
+                .transpose()
+        })
+    }
+
+    /// Reads configuration through `lookup` (a map in tests).
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(&|name| Ok(lookup(name)))
+    }
+
+    fn read(lookup: Lookup<'_>) -> Result<Self, ConfigError> {
         let src = Source { lookup };
         let env = match src.get("COPYTHAT_ENV")? {
             Some(v) => Environment::parse(&v)?,
@@ -712,6 +735,35 @@ mod tests {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);
         }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn s22_a_variable_that_is_not_utf8_is_an_error_naming_it() {
+        use std::os::unix::ffi::OsStringExt;
+        let strong = strong_key();
+        for (var, value) in [
+            ("COPYTHAT_ENV", b"production\xff".to_vec()),
+            ("SECRET_KEY_FILE", b"/run/secrets/k\xfe".to_vec()),
+            ("COPYTHAT_DOCS", b"off\x80".to_vec()),
+        ] {
+            let vars: HashMap<&str, OsString> = HashMap::from([
+                (var, OsString::from_vec(value)),
+                ("DATABASE_URL", "sqlite::memory:".into()),
+            ]);
+            let err = Config::from_os_lookup(&|name| vars.get(name).cloned()).unwrap_err();
+            assert_eq!(err.variable, var);
+        }
+        // Text values read as before.
+        let vars: HashMap<&str, OsString> = HashMap::from([
+            ("COPYTHAT_ENV", "production".into()),
+            ("SECRET_KEY", strong.into()),
+        ]);
+        assert!(
+            Config::from_os_lookup(&|name| vars.get(name).cloned())
+                .unwrap()
+                .is_production()
+        );
     }
 
     #[test]
