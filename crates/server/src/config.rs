@@ -452,10 +452,21 @@ impl Config {
                 "must be between 30 and 86400 seconds",
             ));
         }
-        if refresh_secs < access_secs || refresh_secs > 90 * 86_400 {
+        // A refresh token that dies with the access token it would renew renews nothing.
+        if refresh_secs <= access_secs || refresh_secs > 90 * 86_400 {
             return Err(ConfigError::invalid(
                 "COPYTHAT_REFRESH_TTL",
-                "must be at least the access TTL and at most 90 days",
+                "must be longer than the access TTL and at most 90 days (7776000 seconds)",
+            ));
+        }
+
+        // S18: 0 answers every request that has a body with a 503 at once, and a huge
+        // value takes the bound away.
+        let request_timeout_secs: u64 = src.parsed("COPYTHAT_REQUEST_TIMEOUT", 30, "seconds")?;
+        if !(1..=3600).contains(&request_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_REQUEST_TIMEOUT",
+                "must be between 1 and 3600 seconds",
             ));
         }
 
@@ -504,11 +515,7 @@ impl Config {
             docs: src.flag("COPYTHAT_DOCS", !production)?,
             log: src.get("COPYTHAT_LOG")?.unwrap_or(log_default),
             log_json: src.flag("COPYTHAT_LOG_JSON", production)?,
-            request_timeout: Duration::from_secs(src.parsed(
-                "COPYTHAT_REQUEST_TIMEOUT",
-                30u64,
-                "seconds",
-            )?),
+            request_timeout: Duration::from_secs(request_timeout_secs),
         })
     }
 
@@ -764,6 +771,36 @@ mod tests {
                 .unwrap()
                 .is_production()
         );
+    }
+
+    #[test]
+    fn s18_request_timeout_must_be_between_1_and_3600_seconds() {
+        for bad in ["0", "3601", "18446744073709551615", "-1", "ten"] {
+            let err = config(&[("COPYTHAT_REQUEST_TIMEOUT", bad)]).unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_REQUEST_TIMEOUT", "{bad}");
+        }
+        for good in [1, 30, 3600] {
+            let c = config(&[("COPYTHAT_REQUEST_TIMEOUT", &good.to_string())]).unwrap();
+            assert_eq!(c.request_timeout, Duration::from_secs(good));
+        }
+    }
+
+    #[test]
+    fn s4_refresh_ttl_must_outlive_the_access_ttl() {
+        for (access, refresh) in [("900", "900"), ("900", "899"), ("900", "7776001")] {
+            let err = config(&[
+                ("COPYTHAT_ACCESS_TTL", access),
+                ("COPYTHAT_REFRESH_TTL", refresh),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_REFRESH_TTL", "{access}/{refresh}");
+        }
+        let c = config(&[
+            ("COPYTHAT_ACCESS_TTL", "900"),
+            ("COPYTHAT_REFRESH_TTL", "901"),
+        ])
+        .unwrap();
+        assert_eq!(c.refresh_ttl, Duration::from_secs(901));
     }
 
     #[test]
