@@ -272,6 +272,11 @@ impl Source<'_> {
         }
     }
 
+    /// Whether `NAME` is present in the environment at all, even set to nothing.
+    fn is_set(&self, name: &str) -> Result<bool, ConfigError> {
+        Ok((self.lookup)(name)?.is_some())
+    }
+
     fn parsed<T: std::str::FromStr>(
         &self,
         name: &str,
@@ -412,19 +417,23 @@ impl Config {
             None => (SecretKey::generate(), true),
         };
 
+        // S21: set but empty means no cross-origin access at all, not the local defaults.
         let cors_origins = match src.list("COPYTHAT_CORS_ORIGINS")? {
-            Some(origins) => origins,
-            None if production => Vec::new(),
+            Some(origins) => origins
+                .iter()
+                .map(|origin| parse_origin(origin))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "COPYTHAT_CORS_ORIGINS",
+                        "expected exact origins such as https://app.example.com:8443 \
+                         (scheme and host, optional port; no path, trailing slash, wildcard \
+                         or spaces)",
+                    )
+                })?,
+            None if production || src.is_set("COPYTHAT_CORS_ORIGINS")? => Vec::new(),
             None => LOCAL_CORS_ORIGINS.iter().map(|s| (*s).to_owned()).collect(),
         };
-        for origin in &cors_origins {
-            if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(ConfigError::invalid(
-                    "COPYTHAT_CORS_ORIGINS",
-                    "expected exact origins such as https://app.example.com (no wildcard)",
-                ));
-            }
-        }
 
         let fetch_allowed_ports = match src.list("COPYTHAT_FETCH_ALLOWED_PORTS")? {
             None => vec![80, 443],
@@ -522,6 +531,81 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.env == Environment::Production
     }
+}
+
+/// An origin as a browser sends it in `Origin`, or `None` for a value that could never
+/// equal one: `http(s)://host[:port]` with nothing after it, scheme and host lowercased,
+/// a default port dropped and IP literals in their canonical form, since CORS compares
+/// the header byte for byte (S21).
+fn parse_origin(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    // No path, query, fragment, userinfo, whitespace, control or non-ASCII characters.
+    if rest
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || matches!(b, b'/' | b'\\' | b'?' | b'#' | b'@'))
+    {
+        return None;
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(bracketed) => {
+            let (v6, tail) = bracketed.split_once(']')?;
+            let addr = v6.parse::<std::net::Ipv6Addr>().ok()?.to_string();
+            // Browsers write an IPv6 address as hex groups only, never with a dotted tail.
+            if addr.contains('.') {
+                return None;
+            }
+            let port = match tail {
+                "" => None,
+                _ => Some(tail.strip_prefix(':')?),
+            };
+            (format!("[{addr}]"), port)
+        }
+        None => match rest.split_once(':') {
+            Some((host, port)) => (origin_host(host)?, Some(port)),
+            None => (origin_host(rest)?, None),
+        },
+    };
+    let port = match port {
+        None => default_port,
+        Some(digits)
+            if (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            digits.parse::<u16>().ok().filter(|p| *p != 0)?
+        }
+        Some(_) => return None,
+    };
+    Some(if port == default_port {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    })
+}
+
+/// A host name (letters, digits, `-`, `_` in non-empty dot-separated labels), or an IPv4
+/// address when the last label is numeric, as browsers read it; lowercased.
+fn origin_host(host: &str) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    let last = host.rsplit('.').next().unwrap_or_default();
+    if !last.is_empty() && (last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x")) {
+        return host
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(|a| a.to_string());
+    }
+    let valid = (1..=253).contains(&host.len())
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    valid.then_some(host)
 }
 
 /// `host=ip[,ip];host2=ip` -> map of lowercase host to addresses.
@@ -801,6 +885,69 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.refresh_ttl, Duration::from_secs(901));
+    }
+
+    #[test]
+    fn s21_cors_origins_that_no_browser_could_send_are_refused() {
+        for bad in [
+            "*",
+            "https://app.example.com/path",
+            "https://app.example.com/",
+            "https://*.example.com",
+            "https://app.example.com\r\nX-Injected: 1",
+            "https://app.example.com\nhttps://other.example.com",
+            "https://app example.com",
+            "https://app.example.com?x=1",
+            "https://app.example.com#top",
+            "https://user@app.example.com",
+            "https://app.example.com:",
+            "https://app.example.com:0",
+            "https://app.example.com:65536",
+            "https://app.example.com:+443",
+            "https://app..example.com",
+            "https://bücher.example",
+            "https://127.1",
+            "https://[::1",
+            "ftp://app.example.com",
+            "null",
+            "app.example.com",
+            "https://",
+            "https://app.example.com,https://ok.example.com/",
+        ] {
+            let err = config(&[("COPYTHAT_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_CORS_ORIGINS", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn s21_cors_origins_are_normalised_as_browsers_send_them() {
+        let c = config(&[(
+            "COPYTHAT_CORS_ORIGINS",
+            "HTTPS://App.Example.COM:8443, http://localhost:3000,https://x.test:443, \
+             http://x.test:80, http://[0:0::1]:8080, http://10.0.0.7",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            [
+                "https://app.example.com:8443",
+                "http://localhost:3000",
+                "https://x.test",
+                "http://x.test",
+                "http://[::1]:8080",
+                "http://10.0.0.7",
+            ]
+        );
+    }
+
+    #[test]
+    fn s21_empty_cors_origins_mean_no_cross_origin_access() {
+        let c = config(&[("COPYTHAT_CORS_ORIGINS", "")]).unwrap();
+        assert!(c.cors_origins.is_empty());
+        assert!(
+            !config(&[]).unwrap().cors_origins.is_empty(),
+            "unset: local defaults"
+        );
     }
 
     #[test]
