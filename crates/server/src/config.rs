@@ -496,7 +496,18 @@ impl Config {
             ));
         }
 
-        let log_default = "info".to_owned();
+        // A filter that does not parse would otherwise be swapped for a default without
+        // a word; refuse it so the operator learns of the typo at start.
+        let log = src
+            .get("COPYTHAT_LOG")?
+            .unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_LOG",
+                "expected a tracing filter such as info or warn,copythat_server=debug",
+            ));
+        }
+
         Ok(Self {
             env,
             bind,
@@ -522,7 +533,7 @@ impl Config {
             max_image_bytes,
             max_image_pixels,
             docs: src.flag("COPYTHAT_DOCS", !production)?,
-            log: src.get("COPYTHAT_LOG")?.unwrap_or(log_default),
+            log,
             log_json: src.flag("COPYTHAT_LOG_JSON", production)?,
             request_timeout: Duration::from_secs(request_timeout_secs),
         })
@@ -948,6 +959,17 @@ mod tests {
             !config(&[]).unwrap().cors_origins.is_empty(),
             "unset: local defaults"
         );
+    }
+
+    #[test]
+    fn an_invalid_log_filter_is_refused() {
+        for bad in ["[[[", "copythat_server=loud", "info,[", "=debug"] {
+            let err = config(&[("COPYTHAT_LOG", bad)]).unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_LOG", "{bad}");
+        }
+        for good in ["warn", "info,copythat_server=debug", "tower_http=trace"] {
+            assert_eq!(config(&[("COPYTHAT_LOG", good)]).unwrap().log, good);
+        }
     }
 
     #[test]
