@@ -4,6 +4,10 @@
 
 const api = "/api/v1";
 let session = null; // { access, refresh, email }
+// Bumped at every sign-out: an answer that arrives for an earlier epoch belongs to the
+// previous user and is dropped instead of being drawn on the page.
+let epoch = 0;
+let previewUrl = null; // blob: URL of the image shown, revoked when replaced or cleared
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,16 +39,20 @@ async function call(path, options = {}) {
 }
 
 async function renew() {
+  const mine = epoch;
   const response = await fetch(`${api}/auth/refresh`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ refresh_token: session.refresh }),
   });
+  if (mine !== epoch) return false; // signed out meanwhile: never bring the session back
   if (!response.ok) {
     signOut();
+    say("Your session has ended; sign in again.", true);
     return false;
   }
   const tokens = await response.json();
+  if (mine !== epoch) return false;
   session = { ...session, access: tokens.access_token, refresh: tokens.refresh_token };
   return true;
 }
@@ -62,17 +70,41 @@ async function signIn(email, password) {
   say("Signed in.");
 }
 
+// Forgets everything of the user who was signed in: tokens, every field and list their
+// data filled, the preview image and its blob URL, and any message, so whoever uses this
+// tab next sees none of it. Answers still in flight are dropped (see `epoch`).
 function signOut() {
   session = null;
+  epoch += 1;
+  $("who").textContent = "";
   $("whoami").hidden = true;
+  $("auth-form").reset();
   $("auth").hidden = false;
   $("work").hidden = true;
+  $("extract-form").reset();
+  $("project").replaceChildren();
+  showPreview(null);
   $("swatches").replaceChildren();
+  $("export-output").textContent = "";
+  $("exports").hidden = true;
+  say("");
+}
+
+// Shows `file` as the preview (or nothing), releasing the previous image's blob URL.
+function showPreview(file) {
+  const preview = $("preview");
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = file ? URL.createObjectURL(file) : null;
+  if (previewUrl) preview.src = previewUrl;
+  else preview.removeAttribute("src");
+  preview.hidden = !previewUrl;
 }
 
 async function loadProjects(selectId) {
+  const mine = epoch;
   const response = await call("/projects?limit=100");
   const { items } = await response.json();
+  if (mine !== epoch) return;
   const select = $("project");
   select.replaceChildren(
     ...items.map((p) => {
@@ -126,15 +158,16 @@ function swatch(color) {
   }
   role.value = color.role || "";
   role.addEventListener("change", async () => {
+    const mine = epoch;
     try {
       await call(`/colors/${color.id}`, {
         method: "PATCH",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ role: role.value || null }),
       });
-      say(`${color.hex} is now ${role.value || "without a role"}.`);
+      if (mine === epoch) say(`${color.hex} is now ${role.value || "without a role"}.`);
     } catch (err) {
-      say(err.message, true);
+      if (mine === epoch) say(err.message, true);
     }
   });
   meta.append(hex, name, contrast, role);
@@ -146,33 +179,36 @@ async function extract(event) {
   event.preventDefault();
   const file = $("file").files[0];
   if (!file) return;
+  const mine = epoch;
   say("Extracting…");
   try {
     const form = new FormData();
     form.append("project_id", await projectId());
+    if (mine !== epoch) return;
     form.append("max_colors", $("max-colors").value);
     form.append("image", file);
     const started = performance.now();
     const response = await call("/colors/extract", { method: "POST", body: form });
     const result = await response.json();
-    const preview = $("preview");
-    preview.src = URL.createObjectURL(file);
-    preview.hidden = false;
+    if (mine !== epoch) return;
+    showPreview(file);
     $("swatches").replaceChildren(...result.colors.map(swatch));
     $("exports").hidden = false;
     const ms = Math.round(performance.now() - started);
     say(`${result.colors.length} colours from a ${result.image.width}×${result.image.height} ${result.image.format} in ${ms} ms.`);
   } catch (err) {
-    say(err.message, true);
+    if (mine === epoch) say(err.message, true);
   }
 }
 
 async function exportAs(format) {
+  const mine = epoch;
   try {
     const response = await call(`/projects/${$("project").value}/export?format=${encodeURIComponent(format)}`);
-    $("export-output").textContent = await response.text();
+    const text = await response.text();
+    if (mine === epoch) $("export-output").textContent = text;
   } catch (err) {
-    say(err.message, true);
+    if (mine === epoch) say(err.message, true);
   }
 }
 

@@ -2,6 +2,7 @@
 //! Parsing refuses unsafe production settings so a misconfigured server never starts (S22).
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -68,19 +69,24 @@ const PLACEHOLDER_SECRETS: &[&str] = &[
     "test",
 ];
 
-/// Fragments that mark a value as a sample, wherever they appear in it.
+/// Words that mark a value as a sample or as a reminder to replace it, wherever they
+/// appear in it (case-insensitive). Each is six letters or more, so a random base64 key
+/// holds one by chance about once in ten million; a hex key never does.
 const PLACEHOLDER_FRAGMENTS: &[&str] = &[
-    "changeme",
-    "change-me",
-    "change_me",
-    "change-in-production",
-    "change_in_production",
+    "change",
+    "replace",
     "placeholder",
     "example",
     "insecure",
+    "default",
     "your-secret",
     "your_secret",
 ];
+
+/// Shorter placeholder words, refused only where they stand as a word (not inside a run
+/// of letters): anywhere, five letters would turn up in about one random base64 key in
+/// half a million.
+const PLACEHOLDER_WORDS: &[&str] = &["dummy"];
 
 pub const MIN_SECRET_KEY_BYTES: usize = 32;
 
@@ -139,15 +145,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether a secret key is acceptable for production: long enough, not a known sample,
-/// not a run of a few repeated characters.
+/// The part of a configured key that is key material. Surrounding ASCII whitespace (the
+/// newline a secret file ends with, spaces pasted along with the value) is dropped before
+/// the key is measured or used, so padding cannot make a short key pass (S22).
+pub fn secret_key_material(raw: &str) -> &str {
+    raw.trim_ascii()
+}
+
+/// Whether a secret key is acceptable for production: long enough once trimmed, free of
+/// placeholder words, not a run of a few characters and not a short pattern repeated.
 pub fn check_production_secret(key: &str) -> Result<(), String> {
+    let key = secret_key_material(key);
     if key.len() < MIN_SECRET_KEY_BYTES {
         return Err(format!("must be at least {MIN_SECRET_KEY_BYTES} bytes"));
     }
-    let lowered = key.trim().to_ascii_lowercase();
+    let lowered = key.to_ascii_lowercase();
     if PLACEHOLDER_SECRETS.contains(&lowered.as_str())
         || PLACEHOLDER_FRAGMENTS.iter().any(|f| lowered.contains(f))
+        || PLACEHOLDER_WORDS.iter().any(|w| contains_word(&lowered, w))
     {
         return Err("is a known placeholder value".into());
     }
@@ -157,7 +172,37 @@ pub fn check_production_secret(key: &str) -> Result<(), String> {
     if distinct.len() < 10 {
         return Err("has too little variety to be a random key".into());
     }
+    if shortest_period(key.as_bytes()) <= key.len() / 2 {
+        return Err("repeats a short pattern, so it is not a random key".into());
+    }
     Ok(())
+}
+
+/// Whether `word` occurs in `text` with no ASCII letter right before or after it.
+fn contains_word(text: &str, word: &str) -> bool {
+    let is_letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
+    text.match_indices(word).any(|(at, _)| {
+        !is_letter(text[..at].chars().next_back())
+            && !is_letter(text[at + word.len()..].chars().next())
+    })
+}
+
+/// The smallest `p` such that every byte equals the one `p` places later (the length
+/// itself when nothing repeats), from the Knuth-Morris-Pratt failure function. A key
+/// like `abcdefghijabcdefghijabcdefghijab` has period 10: ten characters of choice.
+fn shortest_period(bytes: &[u8]) -> usize {
+    let mut border = vec![0usize; bytes.len()];
+    let mut k = 0;
+    for i in 1..bytes.len() {
+        while k > 0 && bytes[i] != bytes[k] {
+            k = border[k - 1];
+        }
+        if bytes[i] == bytes[k] {
+            k += 1;
+        }
+        border[i] = k;
+    }
+    bytes.len() - border.last().copied().unwrap_or(0)
 }
 
 #[derive(Debug, Clone)]
@@ -200,17 +245,20 @@ const LOCAL_CORS_ORIGINS: &[&str] = &[
     "http://127.0.0.1:8080",
 ];
 
+/// Looks a variable up: unset, set, or set to something that is not text (an error).
+type Lookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, ConfigError>;
+
 /// Reads variables through a lookup function so tests need not touch the process environment.
 struct Source<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
+    lookup: Lookup<'a>,
 }
 
 impl Source<'_> {
     /// `NAME`, or the content of the file named by `NAME_FILE`; setting both is an error.
     fn get(&self, name: &str) -> Result<Option<String>, ConfigError> {
-        let direct = (self.lookup)(name).filter(|v| !v.is_empty());
+        let direct = (self.lookup)(name)?.filter(|v| !v.is_empty());
         let file_var = format!("{name}_FILE");
-        let from_file = (self.lookup)(&file_var).filter(|v| !v.is_empty());
+        let from_file = (self.lookup)(&file_var)?.filter(|v| !v.is_empty());
         match (direct, from_file) {
             (Some(_), Some(_)) => Err(ConfigError::invalid(
                 name,
@@ -222,6 +270,11 @@ impl Source<'_> {
                 .map_err(|_| ConfigError::invalid(&file_var, "the file cannot be read")),
             (None, None) => Ok(None),
         }
+    }
+
+    /// Whether `NAME` is present in the environment at all, even set to nothing.
+    fn is_set(&self, name: &str) -> Result<bool, ConfigError> {
+        Ok((self.lookup)(name)?.is_some())
     }
 
     fn parsed<T: std::str::FromStr>(
@@ -282,11 +335,30 @@ impl Source<'_> {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
+        Self::from_os_lookup(&|name| std::env::var_os(name))
     }
 
-    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    /// Reads configuration through `lookup`, which sees variables as the operating system
+    /// holds them. A variable (or its `_FILE` variant) that is set but not UTF-8 is an
+    /// error naming it: read as unset, `COPYTHAT_ENV=production\xff` would start a
+    /// production host in local mode with a throwaway key and docs on (S22).
+    pub fn from_os_lookup(lookup: &dyn Fn(&str) -> Option<OsString>) -> Result<Self, ConfigError> {
+        Self::read(&|name| {
+            lookup(name)
+                .map(|raw| {
+                    raw.into_string()
+                        .map_err(|_| ConfigError::invalid(name, "is set but is not valid UTF-8"))
+                })
+                .transpose()
+        })
+    }
+
+    /// Reads configuration through `lookup` (a map in tests).
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(&|name| Ok(lookup(name)))
+    }
+
+    fn read(lookup: Lookup<'_>) -> Result<Self, ConfigError> {
         let src = Source { lookup };
         let env = match src.get("COPYTHAT_ENV")? {
             Some(v) => Environment::parse(&v)?,
@@ -321,7 +393,10 @@ impl Config {
         }
 
         let (secret_key, secret_key_generated) = match src.get("SECRET_KEY")? {
-            Some(key) => {
+            Some(raw) => {
+                // The trimmed value is both what is checked and what signs tokens, so
+                // `SECRET_KEY` and `SECRET_KEY_FILE` holding the same key agree.
+                let key = secret_key_material(&raw).to_owned();
                 if production {
                     check_production_secret(&key)
                         .map_err(|reason| ConfigError::invalid("SECRET_KEY", reason))?;
@@ -342,19 +417,23 @@ impl Config {
             None => (SecretKey::generate(), true),
         };
 
+        // S21: set but empty means no cross-origin access at all, not the local defaults.
         let cors_origins = match src.list("COPYTHAT_CORS_ORIGINS")? {
-            Some(origins) => origins,
-            None if production => Vec::new(),
+            Some(origins) => origins
+                .iter()
+                .map(|origin| parse_origin(origin))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "COPYTHAT_CORS_ORIGINS",
+                        "expected exact origins such as https://app.example.com:8443 \
+                         (scheme and host, optional port; no path, trailing slash, wildcard \
+                         or spaces)",
+                    )
+                })?,
+            None if production || src.is_set("COPYTHAT_CORS_ORIGINS")? => Vec::new(),
             None => LOCAL_CORS_ORIGINS.iter().map(|s| (*s).to_owned()).collect(),
         };
-        for origin in &cors_origins {
-            if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(ConfigError::invalid(
-                    "COPYTHAT_CORS_ORIGINS",
-                    "expected exact origins such as https://app.example.com (no wildcard)",
-                ));
-            }
-        }
 
         let fetch_allowed_ports = match src.list("COPYTHAT_FETCH_ALLOWED_PORTS")? {
             None => vec![80, 443],
@@ -382,10 +461,21 @@ impl Config {
                 "must be between 30 and 86400 seconds",
             ));
         }
-        if refresh_secs < access_secs || refresh_secs > 90 * 86_400 {
+        // A refresh token that dies with the access token it would renew renews nothing.
+        if refresh_secs <= access_secs || refresh_secs > 90 * 86_400 {
             return Err(ConfigError::invalid(
                 "COPYTHAT_REFRESH_TTL",
-                "must be at least the access TTL and at most 90 days",
+                "must be longer than the access TTL and at most 90 days (7776000 seconds)",
+            ));
+        }
+
+        // S18: 0 answers every request that has a body with a 503 at once, and a huge
+        // value takes the bound away.
+        let request_timeout_secs: u64 = src.parsed("COPYTHAT_REQUEST_TIMEOUT", 30, "seconds")?;
+        if !(1..=3600).contains(&request_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_REQUEST_TIMEOUT",
+                "must be between 1 and 3600 seconds",
             ));
         }
 
@@ -406,7 +496,18 @@ impl Config {
             ));
         }
 
-        let log_default = "info".to_owned();
+        // A filter that does not parse would otherwise be swapped for a default without
+        // a word; refuse it so the operator learns of the typo at start.
+        let log = src
+            .get("COPYTHAT_LOG")?
+            .unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_LOG",
+                "expected a tracing filter such as info or warn,copythat_server=debug",
+            ));
+        }
+
         Ok(Self {
             env,
             bind,
@@ -432,19 +533,90 @@ impl Config {
             max_image_bytes,
             max_image_pixels,
             docs: src.flag("COPYTHAT_DOCS", !production)?,
-            log: src.get("COPYTHAT_LOG")?.unwrap_or(log_default),
+            log,
             log_json: src.flag("COPYTHAT_LOG_JSON", production)?,
-            request_timeout: Duration::from_secs(src.parsed(
-                "COPYTHAT_REQUEST_TIMEOUT",
-                30u64,
-                "seconds",
-            )?),
+            request_timeout: Duration::from_secs(request_timeout_secs),
         })
     }
 
     pub fn is_production(&self) -> bool {
         self.env == Environment::Production
     }
+}
+
+/// An origin as a browser sends it in `Origin`, or `None` for a value that could never
+/// equal one: `http(s)://host[:port]` with nothing after it, scheme and host lowercased,
+/// a default port dropped and IP literals in their canonical form, since CORS compares
+/// the header byte for byte (S21).
+fn parse_origin(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    // No path, query, fragment, userinfo, whitespace, control or non-ASCII characters.
+    if rest
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || matches!(b, b'/' | b'\\' | b'?' | b'#' | b'@'))
+    {
+        return None;
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(bracketed) => {
+            let (v6, tail) = bracketed.split_once(']')?;
+            let addr = v6.parse::<std::net::Ipv6Addr>().ok()?.to_string();
+            // Browsers write an IPv6 address as hex groups only, never with a dotted tail.
+            if addr.contains('.') {
+                return None;
+            }
+            let port = match tail {
+                "" => None,
+                _ => Some(tail.strip_prefix(':')?),
+            };
+            (format!("[{addr}]"), port)
+        }
+        None => match rest.split_once(':') {
+            Some((host, port)) => (origin_host(host)?, Some(port)),
+            None => (origin_host(rest)?, None),
+        },
+    };
+    let port = match port {
+        None => default_port,
+        Some(digits)
+            if (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            digits.parse::<u16>().ok().filter(|p| *p != 0)?
+        }
+        Some(_) => return None,
+    };
+    Some(if port == default_port {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    })
+}
+
+/// A host name (letters, digits, `-`, `_` in non-empty dot-separated labels), or an IPv4
+/// address when the last label is numeric, as browsers read it; lowercased.
+fn origin_host(host: &str) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    let last = host.rsplit('.').next().unwrap_or_default();
+    if !last.is_empty() && (last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x")) {
+        return host
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(|a| a.to_string());
+    }
+    let valid = (1..=253).contains(&host.len())
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    valid.then_some(host)
 }
 
 /// `host=ip[,ip];host2=ip` -> map of lowercase host to addresses.
@@ -525,6 +697,104 @@ mod tests {
         assert!(ok.cors_origins.is_empty());
     }
 
+    fn production_with_key(key: &str) -> Result<Config, ConfigError> {
+        config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY", key)])
+    }
+
+    #[test]
+    fn s22_production_measures_the_key_without_surrounding_whitespace() {
+        // Ten characters padded to 32 bytes with spaces, tabs or newlines.
+        for padded in [
+            format!("Qw8#zP1!mK{}", " ".repeat(22)),
+            format!("{}Qw8#zP1!mK", " ".repeat(22)),
+            format!("\t\tQw8#zP1!mK{}\r\n", "\n".repeat(20)),
+        ] {
+            let err = production_with_key(&padded).unwrap_err();
+            assert_eq!(err.variable, "SECRET_KEY");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, format!("Qw8#zP1!mK{}\n\n", " ".repeat(22))).unwrap();
+        let path = path.to_str().unwrap();
+        let err = config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY_FILE", path)]);
+        assert_eq!(err.unwrap_err().variable, "SECRET_KEY");
+
+        // A strong key signs with the same bytes however it was padded or delivered.
+        let strong = strong_key();
+        let c = production_with_key(&format!("  {strong} \t")).unwrap();
+        assert_eq!(c.secret_key.expose(), strong.as_bytes());
+        std::fs::write(path, format!("{strong}  \n")).unwrap();
+        let c = config(&[("COPYTHAT_ENV", "production"), ("SECRET_KEY_FILE", path)]).unwrap();
+        assert_eq!(c.secret_key.expose(), strong.as_bytes());
+        // Outside production the length is measured the same way.
+        let err = config(&[("SECRET_KEY", &format!("Qw8#zP1!mK{}", " ".repeat(22)))]);
+        assert_eq!(err.unwrap_err().variable, "SECRET_KEY");
+    }
+
+    #[test]
+    fn s22_production_refuses_keys_that_repeat_a_short_pattern() {
+        for periodic in [
+            "01234567890123456789012345678901",
+            "abcdefghijabcdefghijabcdefghijab",
+            "abababababababababababababababab",
+            "0123456789abcdef0123456789abcdef",
+            "Kx9#mQ2$vL7@pR4!Kx9#mQ2$vL7@pR4!Kx9#",
+        ] {
+            let err = production_with_key(periodic).unwrap_err();
+            assert_eq!(err.variable, "SECRET_KEY", "{periodic} should be refused");
+        }
+    }
+
+    #[test]
+    fn s22_production_refuses_keys_with_placeholder_words() {
+        for placeholder in [
+            "replace-me-with-a-real-secret-key-0000",
+            "please-change-this-secret-key-now!",
+            "PLEASE-CHANGE-THIS-SECRET-KEY-NOW!",
+            "Example.Signing.Key.7f3a9c2e41b8d605",
+            "my-default-jwt-signing-key-7f3a9c2e41b8",
+            "insecure_jwt_signing_key_7f3a9c2e41b8d605",
+            "dummy_key_for_staging_7f3a9c2e41b8d605",
+            "your_secret_here_7f3a9c2e41b8d6053e",
+            "placeholder0123456789abcdefghijklmnop",
+        ] {
+            let err = production_with_key(placeholder).unwrap_err();
+            assert_eq!(
+                err.variable, "SECRET_KEY",
+                "{placeholder} should be refused"
+            );
+        }
+    }
+
+    /// SplitMix64: a fixed sequence, so this test can never fail by bad luck.
+    fn seeded_bytes(state: &mut u64, out: &mut [u8]) {
+        for byte in out {
+            *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            *byte = (z ^ (z >> 31)) as u8;
+        }
+    }
+
+    #[test]
+    fn s22_random_keys_always_pass_the_production_check() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let mut state = 0x5EC2_E7C0_FFEE_0022;
+        for i in 0..1000 {
+            let mut bytes = vec![0u8; 32 + i % 33];
+            seeded_bytes(&mut state, &mut bytes);
+            for key in [
+                hex(&bytes),
+                STANDARD.encode(&bytes),
+                URL_SAFE_NO_PAD.encode(&bytes),
+            ] {
+                assert_eq!(check_production_secret(&key), Ok(()), "{key}");
+            }
+        }
+    }
+
     #[test]
     fn s22_secret_from_file_and_not_both() {
         let dir = tempfile::tempdir().unwrap();
@@ -566,6 +836,139 @@ mod tests {
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn s22_a_variable_that_is_not_utf8_is_an_error_naming_it() {
+        use std::os::unix::ffi::OsStringExt;
+        let strong = strong_key();
+        for (var, value) in [
+            ("COPYTHAT_ENV", b"production\xff".to_vec()),
+            ("SECRET_KEY_FILE", b"/run/secrets/k\xfe".to_vec()),
+            ("COPYTHAT_DOCS", b"off\x80".to_vec()),
+        ] {
+            let vars: HashMap<&str, OsString> = HashMap::from([
+                (var, OsString::from_vec(value)),
+                ("DATABASE_URL", "sqlite::memory:".into()),
+            ]);
+            let err = Config::from_os_lookup(&|name| vars.get(name).cloned()).unwrap_err();
+            assert_eq!(err.variable, var);
+        }
+        // Text values read as before.
+        let vars: HashMap<&str, OsString> = HashMap::from([
+            ("COPYTHAT_ENV", "production".into()),
+            ("SECRET_KEY", strong.into()),
+        ]);
+        assert!(
+            Config::from_os_lookup(&|name| vars.get(name).cloned())
+                .unwrap()
+                .is_production()
+        );
+    }
+
+    #[test]
+    fn s18_request_timeout_must_be_between_1_and_3600_seconds() {
+        for bad in ["0", "3601", "18446744073709551615", "-1", "ten"] {
+            let err = config(&[("COPYTHAT_REQUEST_TIMEOUT", bad)]).unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_REQUEST_TIMEOUT", "{bad}");
+        }
+        for good in [1, 30, 3600] {
+            let c = config(&[("COPYTHAT_REQUEST_TIMEOUT", &good.to_string())]).unwrap();
+            assert_eq!(c.request_timeout, Duration::from_secs(good));
+        }
+    }
+
+    #[test]
+    fn s4_refresh_ttl_must_outlive_the_access_ttl() {
+        for (access, refresh) in [("900", "900"), ("900", "899"), ("900", "7776001")] {
+            let err = config(&[
+                ("COPYTHAT_ACCESS_TTL", access),
+                ("COPYTHAT_REFRESH_TTL", refresh),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_REFRESH_TTL", "{access}/{refresh}");
+        }
+        let c = config(&[
+            ("COPYTHAT_ACCESS_TTL", "900"),
+            ("COPYTHAT_REFRESH_TTL", "901"),
+        ])
+        .unwrap();
+        assert_eq!(c.refresh_ttl, Duration::from_secs(901));
+    }
+
+    #[test]
+    fn s21_cors_origins_that_no_browser_could_send_are_refused() {
+        for bad in [
+            "*",
+            "https://app.example.com/path",
+            "https://app.example.com/",
+            "https://*.example.com",
+            "https://app.example.com\r\nX-Injected: 1",
+            "https://app.example.com\nhttps://other.example.com",
+            "https://app example.com",
+            "https://app.example.com?x=1",
+            "https://app.example.com#top",
+            "https://user@app.example.com",
+            "https://app.example.com:",
+            "https://app.example.com:0",
+            "https://app.example.com:65536",
+            "https://app.example.com:+443",
+            "https://app..example.com",
+            "https://bücher.example",
+            "https://127.1",
+            "https://[::1",
+            "ftp://app.example.com",
+            "null",
+            "app.example.com",
+            "https://",
+            "https://app.example.com,https://ok.example.com/",
+        ] {
+            let err = config(&[("COPYTHAT_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_CORS_ORIGINS", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn s21_cors_origins_are_normalised_as_browsers_send_them() {
+        let c = config(&[(
+            "COPYTHAT_CORS_ORIGINS",
+            "HTTPS://App.Example.COM:8443, http://localhost:3000,https://x.test:443, \
+             http://x.test:80, http://[0:0::1]:8080, http://10.0.0.7",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            [
+                "https://app.example.com:8443",
+                "http://localhost:3000",
+                "https://x.test",
+                "http://x.test",
+                "http://[::1]:8080",
+                "http://10.0.0.7",
+            ]
+        );
+    }
+
+    #[test]
+    fn s21_empty_cors_origins_mean_no_cross_origin_access() {
+        let c = config(&[("COPYTHAT_CORS_ORIGINS", "")]).unwrap();
+        assert!(c.cors_origins.is_empty());
+        assert!(
+            !config(&[]).unwrap().cors_origins.is_empty(),
+            "unset: local defaults"
+        );
+    }
+
+    #[test]
+    fn an_invalid_log_filter_is_refused() {
+        for bad in ["[[[", "copythat_server=loud", "info,[", "=debug"] {
+            let err = config(&[("COPYTHAT_LOG", bad)]).unwrap_err();
+            assert_eq!(err.variable, "COPYTHAT_LOG", "{bad}");
+        }
+        for good in ["warn", "info,copythat_server=debug", "tower_http=trace"] {
+            assert_eq!(config(&[("COPYTHAT_LOG", good)]).unwrap().log, good);
         }
     }
 

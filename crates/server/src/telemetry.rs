@@ -2,14 +2,21 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// `filter` comes from `Config`, which refuses a `COPYTHAT_LOG` that does not parse, so
+/// the process stops before getting here. Should a caller pass an unchecked filter anyway,
+/// logging falls back to `info` and says so instead of dropping the mistake silently.
 pub fn init(filter: &str, json: bool) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let parsed = EnvFilter::try_new(filter);
+    let invalid = parsed.is_err();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(parsed.unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+    if invalid {
+        tracing::warn!("the log filter is not valid; logging at info instead");
+    }
 }
