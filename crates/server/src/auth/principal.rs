@@ -102,6 +102,13 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let meta = RequestMeta::from_parts(parts);
+        // A credential header sent twice is refused: a proxy in front may have checked
+        // one copy and we would read the other.
+        if parts.headers.get_all(API_KEY_HEADER).iter().count() > 1
+            || parts.headers.get_all(AUTHORIZATION).iter().count() > 1
+        {
+            return Err(ApiError::Unauthorized);
+        }
         let key = parts.headers.get(API_KEY_HEADER);
         let bearer = parts.headers.get(AUTHORIZATION);
         let principal = match (key, bearer) {

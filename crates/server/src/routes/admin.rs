@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::auth::ListResponse;
 use crate::app::AppState;
+use crate::audit::Outcome;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -84,6 +85,17 @@ pub async fn update_user(
         && (body.is_active == Some(false)
             || roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)))
     {
+        // S24: an admin action that was refused is an admin action too.
+        principal
+            .audit(&state.store)
+            .record(
+                &principal.actor(),
+                "admin_update_user",
+                Some(id.to_string()),
+                Outcome::Failure,
+                json!({ "reason": "own account", "is_active": body.is_active, "roles": roles }),
+            )
+            .await;
         return Err(ApiError::Unprocessable(
             "admins cannot disable or demote their own account".into(),
         ));

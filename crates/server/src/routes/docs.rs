@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::{Access, route_table};
+use super::{Access, RouteEntry, route_table};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -91,6 +91,18 @@ async fn openapi(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(document()))
 }
 
+/// What a route accepts: API keys cannot manage credentials or use admin routes.
+fn credentials(entry: &RouteEntry) -> &'static str {
+    let session_only = entry.path.starts_with("/auth/api-keys")
+        || entry.path.starts_with("/admin")
+        || matches!(entry.path, "/auth/logout" | "/auth/password");
+    match entry.access {
+        Access::Public => "public",
+        Access::Principal if session_only => "bearer token (signed-in session)",
+        Access::Principal => "bearer token or X-API-Key",
+    }
+}
+
 async fn docs(State(state): State<AppState>) -> Result<Response, ApiError> {
     if !state.config.docs {
         return Err(ApiError::NotFound);
@@ -103,7 +115,7 @@ async fn docs(State(state): State<AppState>) -> Result<Response, ApiError> {
                 e.method,
                 e.path,
                 e.operation.replace('_', " "),
-                if e.access == Access::Public { "public" } else { "bearer token or X-API-Key" },
+                credentials(e),
             )
         })
         .collect();

@@ -500,6 +500,15 @@ both_backends! {
             .await
             .unwrap();
         assert_problem(self_demote, 422).await;
+        let refused = |events: &[copythat_server::store::AuditEvent]| {
+            events.iter().any(|e| {
+                e.action == "admin_update_user"
+                    && e.outcome == "failure"
+                    && e.target.as_deref() == Some(admin.id.as_str())
+            })
+        };
+        let events = app.audit_events_when(refused).await;
+        assert!(refused(&events), "a refused admin action is audited (S24)");
         let unknown_field = app
             .bearer(Method::PATCH, &format!("/api/v1/admin/users/{}", user.id), &admin.access)
             .json(&json!({ "email": "x@y.zz" }))
@@ -582,4 +591,37 @@ async fn futures_join_all(
         .iter()
         .map(|r| r.status().as_u16())
         .collect()
+}
+
+both_backends! {
+    // S3: a credential header sent twice is refused, whichever copy is valid.
+    async fn s3_a_credential_header_sent_twice_is_refused(app) {
+        let user = app.new_user().await;
+        for (first, second) in [
+            (format!("Bearer {}", user.access), "Bearer junk".to_owned()),
+            ("Bearer junk".to_owned(), format!("Bearer {}", user.access)),
+            (format!("Bearer {}", user.access), format!("Bearer {}", user.access)),
+        ] {
+            let response = app
+                .client
+                .get(app.url("/api/v1/auth/me"))
+                .header("authorization", first)
+                .header("authorization", second)
+                .send()
+                .await
+                .unwrap();
+            assert_problem(response, 401).await;
+        }
+        let key = app.new_api_key(&user, &["read"]).await["key"].as_str().unwrap().to_owned();
+        let response = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("x-api-key", &key)
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 401).await;
+        assert_eq!(me_status(&app, &user.access).await, 200);
+    }
 }
