@@ -51,10 +51,6 @@ impl UploadSlots {
         }
     }
 
-    pub fn per_account(&self) -> usize {
-        self.per_account
-    }
-
     /// One slot for `account`: first one of the account's own share, then one of all.
     pub async fn acquire(&self, account: Uuid) -> Result<UploadSlot, ApiError> {
         let deadline = Instant::now() + self.wait;

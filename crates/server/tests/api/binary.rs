@@ -65,36 +65,43 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn serve_with_zero_configuration_creates_sqlite_and_stops_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
+/// `copythat serve` with zero configuration in `dir`, once it answers `/health`.
+fn serve_in(dir: &std::path::Path, stderr: Stdio) -> (std::process::Child, u16) {
     let port = free_port();
-    let mut child = copythat()
-        .current_dir(dir.path())
+    let child = copythat()
+        .current_dir(dir)
         .arg("serve")
         .env("COPYTHAT_BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-
     let deadline = Instant::now() + Duration::from_secs(30);
-    let body = loop {
-        if let Ok(body) = http_get(port, "/health") {
-            break body;
-        }
+    while http_get(port, "/health").is_err() {
         assert!(Instant::now() < deadline, "server did not come up");
         std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(body.ends_with(r#"{"status":"ok"}"#), "{body}");
-    assert!(http_get(port, "/ready").unwrap().contains("200 OK"));
-    assert!(dir.path().join("copythat.db").exists());
+    }
+    (child, port)
+}
 
+fn terminate(child: &std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn serve_with_zero_configuration_creates_sqlite_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = serve_in(dir.path(), Stdio::piped());
+    let body = http_get(port, "/health").unwrap();
+    assert!(body.ends_with(r#"{"status":"ok"}"#), "{body}");
+    assert!(http_get(port, "/ready").unwrap().contains("200 OK"));
+    assert!(dir.path().join("copythat.db").exists());
+
+    terminate(&child);
     let exit = child.wait().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
     let mut stderr = String::new();
@@ -114,33 +121,14 @@ fn serve_with_zero_configuration_creates_sqlite_and_stops_gracefully() {
 fn s18_a_half_sent_request_does_not_keep_a_stopping_server_alive() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = copythat()
-        .current_dir(dir.path())
-        .arg("serve")
-        .env("COPYTHAT_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/health").is_err() {
-        assert!(Instant::now() < deadline, "server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, port) = serve_in(dir.path(), Stdio::null());
     let mut held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     held.write_all(b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
 
     let sent = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    terminate(&child);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
