@@ -32,7 +32,7 @@ use crate::validate::{self, Checks, Paging};
 pub const DEFAULT_MAX_COLORS: i64 = 8;
 /// How long an extraction waits for a CPU slot before the client is told to retry (S18).
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Most tokens one export reads.
+/// Most tokens one export holds; a project with more is refused rather than cut short.
 const EXPORT_MAX_TOKENS: i64 = 5000;
 const MAX_TEXT_FIELD: usize = 128;
 
@@ -585,11 +585,18 @@ pub async fn export_project(
         limit: EXPORT_MAX_TOKENS,
         offset: 0,
     };
-    let (records, _) = state
+    let (records, total) = state
         .store
         .list_tokens(project.id, None, page)
         .await
         .map_err(ApiError::internal)?;
+    // An export that left tokens out without saying so would be worse than none.
+    if total > EXPORT_MAX_TOKENS {
+        return Err(ApiError::Unprocessable(format!(
+            "the project holds {total} colour tokens and an export takes at most \
+             {EXPORT_MAX_TOKENS}: delete some first"
+        )));
+    }
     let tokens: Vec<ExportToken> = records
         .into_iter()
         .map(|t| ExportToken {

@@ -654,3 +654,51 @@ both_backends! {
         assert!(!body.to_string().contains("RegisterRequest"), "{body}");
     }
 }
+
+both_backends! {
+    // An export never leaves tokens out silently: past its cap it is refused.
+    async fn an_export_over_its_cap_is_refused_not_truncated(app) {
+        use copythat_server::store::{ColorTokenRecord, ExtractionSession};
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Huge").await;
+        let pid = uuid::Uuid::parse_str(project["id"].as_str().unwrap()).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let session = ExtractionSession {
+            id: uuid::Uuid::now_v7(),
+            project_id: pid,
+            name: None,
+            source: "upload".into(),
+            image_width: Some(1),
+            image_height: Some(1),
+            image_format: Some("png".into()),
+            created_at: now,
+        };
+        let token = |i: i64| ColorTokenRecord {
+            id: uuid::Uuid::now_v7(),
+            project_id: pid,
+            session_id: session.id,
+            position: i,
+            hex: "#2563EB".into(),
+            rgb: sqlx::types::Json([37, 99, 235]),
+            hsl: sqlx::types::Json([221.0, 0.83, 0.53]),
+            oklch: sqlx::types::Json([0.55, 0.2, 262.0]),
+            name: "Blue".into(),
+            share: 0.0001,
+            confidence: 1.0,
+            role: None,
+            contrast_white: 5.2,
+            contrast_black: 4.0,
+            created_at: now,
+        };
+        let tokens: Vec<ColorTokenRecord> = (0..5000).map(token).collect();
+        app.store.save_extraction(Some(&session), &tokens).await.unwrap();
+        let export = format!("/api/v1/projects/{pid}/export?format=css");
+        let full = app.bearer(Method::GET, &export, &user.access).send().await.unwrap();
+        assert_eq!(full.status(), 200, "5000 tokens still export");
+
+        app.store.save_extraction(None, &[token(5000)]).await.unwrap();
+        let over = app.bearer(Method::GET, &export, &user.access).send().await.unwrap();
+        let body = assert_problem(over, 422).await;
+        assert!(body["detail"].as_str().unwrap().contains("5001"), "{body}");
+    }
+}
