@@ -210,3 +210,28 @@ fn default_detail(status: StatusCode) -> &'static str {
         _ => "the request could not be processed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s18_a_busy_answer_says_when_to_retry() {
+        let response = ApiError::Unavailable.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn s19_a_vanished_parent_is_a_404_and_other_store_errors_are_internal() {
+        use crate::store::StoreError;
+        assert!(matches!(
+            ApiError::internal(StoreError::MissingParent),
+            ApiError::NotFound
+        ));
+        assert!(matches!(
+            ApiError::internal(StoreError::Conflict),
+            ApiError::Internal(_)
+        ));
+    }
+}

@@ -67,6 +67,20 @@ fn png_declaring(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// A new upload session of `project_id`, for tests that write through the store directly.
+fn upload_session(project_id: uuid::Uuid) -> copythat_server::store::ExtractionSession {
+    copythat_server::store::ExtractionSession {
+        id: uuid::Uuid::now_v7(),
+        project_id,
+        name: None,
+        source: "upload".into(),
+        image_width: Some(1),
+        image_height: Some(1),
+        image_format: Some("png".into()),
+        created_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
 impl TestApp {
     async fn new_project(&self, user: &TestUser, name: &str) -> Value {
         let response = self
@@ -612,18 +626,8 @@ both_backends! {
     // store refuses the orphan rows with a typed error, which the API answers as 404.
     async fn an_extraction_whose_project_vanished_stores_nothing_and_is_a_404(app) {
         use copythat_server::error::ApiError;
-        use copythat_server::store::{ExtractionSession, StoreError};
-        let now = time::OffsetDateTime::now_utc();
-        let session = ExtractionSession {
-            id: uuid::Uuid::now_v7(),
-            project_id: uuid::Uuid::now_v7(),
-            name: None,
-            source: "upload".into(),
-            image_width: Some(1),
-            image_height: Some(1),
-            image_format: Some("png".into()),
-            created_at: now,
-        };
+        use copythat_server::store::StoreError;
+        let session = upload_session(uuid::Uuid::now_v7());
         let err = app.store.save_extraction(Some(&session), &[]).await.unwrap_err();
         assert!(matches!(err, StoreError::MissingParent), "{err:?}");
         assert_eq!(ApiError::internal(err).status(), 404);
@@ -658,21 +662,12 @@ both_backends! {
 both_backends! {
     // An export never leaves tokens out silently: past its cap it is refused.
     async fn an_export_over_its_cap_is_refused_not_truncated(app) {
-        use copythat_server::store::{ColorTokenRecord, ExtractionSession};
+        use copythat_server::store::ColorTokenRecord;
         let user = app.new_user().await;
         let project = app.new_project(&user, "Huge").await;
         let pid = uuid::Uuid::parse_str(project["id"].as_str().unwrap()).unwrap();
-        let now = time::OffsetDateTime::now_utc();
-        let session = ExtractionSession {
-            id: uuid::Uuid::now_v7(),
-            project_id: pid,
-            name: None,
-            source: "upload".into(),
-            image_width: Some(1),
-            image_height: Some(1),
-            image_format: Some("png".into()),
-            created_at: now,
-        };
+        let session = upload_session(pid);
+        let now = session.created_at;
         let token = |i: i64| ColorTokenRecord {
             id: uuid::Uuid::now_v7(),
             project_id: pid,
