@@ -19,7 +19,7 @@ pub use redis::RedisLimiter;
 
 use crate::app::AppState;
 use crate::auth::api_keys;
-use crate::auth::principal::LoadedUser;
+use crate::auth::principal::{LoadedUser, has_repeated_credential};
 use crate::auth::tokens::{TokenType, sha256_hex};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -119,6 +119,10 @@ async fn subject(
     extensions: &mut Extensions,
     ip: ClientIp,
 ) -> String {
+    // Refused by the principal extractor, so nobody's principal: counted by address.
+    if has_repeated_credential(headers) {
+        return format!("ip:{}", ip.0);
+    }
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
         && api_keys::is_well_formed(key)
     {

@@ -102,11 +102,7 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let meta = RequestMeta::from_parts(parts);
-        // A credential header sent twice is refused: a proxy in front may have checked
-        // one copy and we would read the other.
-        if parts.headers.get_all(API_KEY_HEADER).iter().count() > 1
-            || parts.headers.get_all(AUTHORIZATION).iter().count() > 1
-        {
+        if has_repeated_credential(&parts.headers) {
             return Err(ApiError::Unauthorized);
         }
         let key = parts.headers.get(API_KEY_HEADER);
@@ -143,6 +139,13 @@ impl FromRequestParts<AppState> for Principal {
         }
         Ok(principal)
     }
+}
+
+/// Whether a credential header was sent more than once. Such a request is refused: a
+/// proxy in front may have checked one copy and we would read the other.
+pub fn has_repeated_credential(headers: &axum::http::HeaderMap) -> bool {
+    headers.get_all(API_KEY_HEADER).iter().count() > 1
+        || headers.get_all(AUTHORIZATION).iter().count() > 1
 }
 
 /// The account a bearer token named, read by the rate limiter within this same request;

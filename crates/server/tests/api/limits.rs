@@ -373,3 +373,29 @@ async fn s6_a_lock_out_answered_by_a_handler_reports_no_room_left() {
         .unwrap();
     assert!(reset >= retry, "reset {reset} before retry-after {retry}");
 }
+
+#[tokio::test]
+async fn s15_a_refused_doubled_credential_does_not_spend_its_owners_quota() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
+        .await
+        .unwrap();
+    let user = app.new_user().await; // register + login: two of the address's six
+    for _ in 0..4 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("authorization", format!("Bearer {}", user.access))
+            .header("authorization", format!("Bearer {}", user.access))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let owner = app
+        .bearer(Method::GET, "/api/v1/auth/me", &user.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), 200);
+    assert_eq!(owner.headers()["x-ratelimit-remaining"], "5");
+}
