@@ -183,6 +183,7 @@ fn cors(config: &Config) -> CorsLayer {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    connections: crate::serve::ConnectionLimits,
     /// How long a shutdown waits for in-flight requests.
     drain: Duration,
 }
@@ -200,10 +201,16 @@ impl Application {
         let limiter = limits::from_config(&config)?;
         // A request cannot outlive its timeout, so this is enough to finish them all.
         let drain = config.request_timeout + Duration::from_secs(5);
+        let connections = crate::serve::ConnectionLimits {
+            per_address: config.connections_per_address,
+            pending_heads_per_address: config.pending_heads_per_address,
+            trusted: config.trusted_proxies.clone(),
+        };
         let state = AppState::new(config, store, limiter);
         Ok(Self {
             listener,
             router: router(state),
+            connections,
             drain,
         })
     }
@@ -218,7 +225,14 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::serve::serve(self.listener, self.router, shutdown, self.drain).await;
+        crate::serve::serve(
+            self.listener,
+            self.router,
+            self.connections,
+            shutdown,
+            self.drain,
+        )
+        .await;
         Ok(())
     }
 }

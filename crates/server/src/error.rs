@@ -44,6 +44,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// The request body stopped arriving or came too slowly (S18).
+    #[error("request body too slow")]
+    BodyTooSlow,
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("unprocessable: {0}")]
@@ -80,6 +83,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -117,6 +121,24 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+impl ApiError {
+    /// A request body that could not be read: too slow (408), too large (413) or broken
+    /// off (400).
+    pub fn body_read(err: &(dyn std::error::Error + 'static)) -> Self {
+        if crate::serve::body_rate::is_too_slow(err) {
+            return Self::BodyTooSlow;
+        }
+        let mut current = Some(err);
+        while let Some(e) = current {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return Self::PayloadTooLarge("the request body is too large".into());
+            }
+            current = e.source();
+        }
+        Self::BadRequest("the request body could not be read".into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -138,6 +160,10 @@ impl IntoResponse for ApiError {
             Self::NotFound => ("resource not found".to_owned(), Vec::new()),
             Self::TooManyRequests { .. } => ("rate limit exceeded".to_owned(), Vec::new()),
             Self::Unavailable => ("service unavailable".to_owned(), Vec::new()),
+            Self::BodyTooSlow => (
+                "the request body arrived too slowly; send it again at a steady rate".to_owned(),
+                Vec::new(),
+            ),
             Self::BadRequest(d)
             | Self::Forbidden(d)
             | Self::Conflict(d)

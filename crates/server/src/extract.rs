@@ -40,7 +40,7 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
             StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::PayloadTooLarge("the request body is too large".into())
             }
-            _ => ApiError::BadRequest("the request body could not be read".into()),
+            _ => ApiError::body_read(&rejection),
         })
 }
 

@@ -119,7 +119,7 @@ fn parse_forwarded_addr(value: &str) -> Option<IpAddr> {
 }
 
 /// IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()

@@ -169,7 +169,12 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge("the request body is too large".into())
         }
-        _ => ApiError::BadRequest("the multipart body is malformed".into()),
+        _ => match ApiError::body_read(&err) {
+            ApiError::BadRequest(_) => {
+                ApiError::BadRequest("the multipart body is malformed".into())
+            }
+            other => other,
+        },
     }
 }
 
@@ -247,17 +252,7 @@ async fn read_body(request: Request, limit: usize) -> Result<Vec<u8>, ApiError> 
     let mut body = request.into_body();
     let mut data = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| {
-            let inner = err.into_inner();
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
-            while let Some(e) = source {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    return too_large();
-                }
-                source = e.source();
-            }
-            ApiError::BadRequest("the request body could not be read".into())
-        })?;
+        let frame = frame.map_err(|err| ApiError::body_read(err.into_inner().as_ref()))?;
         if let Ok(chunk) = frame.into_data() {
             if data.len() + chunk.len() > limit {
                 return Err(too_large());

@@ -534,31 +534,58 @@ both_backends! {
     }
 }
 
-/// S18: upload slots are taken before a body is read, so one account sending bodies
-/// slowly must not be able to hold every slot and starve other users' extractions.
+/// S18: accounts uploading their bodies slowly cannot hold every upload slot and starve
+/// other users' extractions: each account has a share, each address too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s18_one_account_trickling_uploads_cannot_block_others() {
-    use tokio::io::AsyncWriteExt;
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
-    let mallory = app.new_user().await;
+async fn s18_accounts_trickling_uploads_cannot_block_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("COPYTHAT_TRUSTED_PROXIES", "127.0.0.1/32")],
+    )
+    .await
+    .unwrap();
     let alice = app.new_user().await;
     let project = app.new_project(&alice, "Brand").await;
 
-    // More slow uploads than there are upload slots in all (two per core).
-    let slots = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    // Two accounts, each from its own address, start more slow uploads than their
+    // shares; each holds a slot once the server asks for its body (100 Continue).
     let mut held = Vec::new();
-    for _ in 0..=slots {
-        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-        let head = format!(
-            "POST /api/v1/colors/extract HTTP/1.1\r\nHost: x\r\n\
-             Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
-             Content-Length: 5000000\r\n\r\n{{\"project_id\":",
-            mallory.access
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        held.push(stream);
+    for (i, mallory) in [app.new_user().await, app.new_user().await]
+        .iter()
+        .enumerate()
+    {
+        for _ in 0..6 {
+            let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+            let head = format!(
+                "POST /api/v1/colors/extract HTTP/1.1\r\nHost: x\r\n\
+                 X-Forwarded-For: 198.51.100.{i}\r\nExpect: 100-continue\r\n\
+                 Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 5000000\r\n\r\n",
+                mallory.access
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            held.push(stream);
+        }
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Wait until every upload the shares admit is being read: four per account.
+    let mut admitted = 0;
+    for stream in &mut held {
+        let mut buf = [0u8; 64];
+        let continued =
+            tokio::time::timeout(std::time::Duration::from_millis(300), stream.read(&mut buf))
+                .await;
+        if let Ok(Ok(n)) = continued
+            && String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100")
+        {
+            admitted += 1;
+            stream.write_all(b"{\"project_id\":").await.unwrap();
+        }
+    }
+    assert_eq!(
+        admitted, 8,
+        "each account's share of the sixteen slots is four"
+    );
 
     let response = app
         .extract(
@@ -569,9 +596,57 @@ async fn s18_one_account_trickling_uploads_cannot_block_others() {
     assert_eq!(
         response.status(),
         201,
-        "another account's extraction is served while one account trickles"
+        "another account's extraction is served while two accounts trickle"
     );
     drop(held);
+}
+
+/// S18: a body that stops arriving is cut with 408, and its upload slot is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s18_a_trickled_upload_is_cut_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let user = app.new_user().await;
+    let project = app.new_project(&user, "Brand").await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/colors/extract HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100000\r\n\r\n{{\"project_id\":\"{}\",\"image_base64\":\"",
+        user.access,
+        project["id"].as_str().unwrap()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A few bytes a second: far below the minimum rate.
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut received = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            tokio::select! {
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                },
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                    let _ = stream.write_all(b"AAAA").await;
+                }
+            }
+        }
+        received
+    })
+    .await
+    .expect("the server answers a trickled body within the grace and then some");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+    // The slot is free: the same account extracts at once.
+    let response = app
+        .extract(
+            &user,
+            &json!({ "project_id": project["id"], "image_base64": b64(&brand_png()) }),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
 }
 
 both_backends! {
