@@ -9,3 +9,4 @@ mod foundation;
 mod identity;
 mod limits;
 mod resources;
+mod web_session;
