@@ -161,7 +161,8 @@ function showNoProject() {
   check.setProject(null);
 }
 
-async function openProject(id, sessionId = "") {
+// Opens a project; `sessionId` and `colors` (an extraction just made) skip a round trip.
+async function openProject(id, sessionId = "", colors = null) {
   const project = state.projects.find((p) => p.id === id);
   if (!project) return;
   state.project = project;
@@ -175,7 +176,8 @@ async function openProject(id, sessionId = "") {
     if (mine !== state.view) return;
     state.sessions = items;
     renderSessions();
-    await openSession(state.sessions.some((s) => s.id === sessionId) ? sessionId : "");
+    const known = state.sessions.some((s) => s.id === sessionId);
+    await openSession(known ? sessionId : "", known ? colors : null);
   } catch (err) {
     if (!quiet(err) && mine === state.view) say($("project-status"), err.message, "error");
   }
@@ -206,13 +208,13 @@ async function fetchColors(projectId, sessionId) {
   return colors;
 }
 
-async function openSession(sessionId) {
+async function openSession(sessionId, known = null) {
   if (!state.project) return;
   state.sessionId = sessionId;
   $("session-select").value = sessionId;
   const mine = ++state.view;
   try {
-    const colors = await fetchColors(state.project.id, sessionId);
+    const colors = known || (await fetchColors(state.project.id, sessionId));
     if (mine !== state.view) return;
     const session = state.sessions.find((s) => s.id === sessionId);
     showPreview(sessionId ? state.previews.get(sessionId) : null, session);
@@ -331,7 +333,7 @@ async function extract(taken) {
       state.project = project;
       renderProjects();
     }
-    await openProject(project.id, result.session_id);
+    await openProject(project.id, result.session_id, result.colors);
     const { width, height, format } = result.image;
     say(
       status,

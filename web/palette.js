@@ -23,6 +23,10 @@ const view = { projectId: null, sessionId: "", colors: [], caption: "", reload: 
 let focusAfter = null; // { id, selector } to restore focus after a re-render
 let exportTimer = null;
 let exportSeq = 0;
+// The last export fetched ({ format, blob, filename }), dropped whenever the palette changes;
+// it is fetched only once the Export card scrolls into view, to spare the rate limit.
+let exportCache = null;
+let exportVisible = false;
 
 function status(text, kind) {
   say($("swatch-status"), text, kind);
@@ -35,6 +39,14 @@ function report(err) {
 export function init({ reload }) {
   view.reload = reload;
   $("export-format").addEventListener("change", () => refreshExport());
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver((entries) => {
+      exportVisible = entries.some((e) => e.isIntersecting);
+      if (exportVisible) refreshExport();
+    }, { rootMargin: "200px" }).observe($("export-card"));
+  } else {
+    exportVisible = true;
+  }
   $("export-download").addEventListener("click", downloadExport);
   $("export-copy").addEventListener("click", copyExport);
 }
@@ -51,7 +63,9 @@ export function clear() {
   $("contrast-card").hidden = true;
   $("export-card").hidden = true;
   $("export-preview").textContent = "";
+  exportCache = null;
   $("palette-empty").hidden = false;
+  $("bg-legend").hidden = true;
   for (const id of ["swatch-status", "export-status"]) say($(id), "");
 }
 
@@ -75,6 +89,12 @@ export function render({ projectId, sessionId, colors, caption }) {
   $("export-card").hidden = empty;
   renderStrip(colors, view.caption);
   const bg = empty ? null : background(colors);
+  $("bg-legend").hidden = empty;
+  if (bg) {
+    $("bg-legend").textContent =
+      `Badges rate text in each colour on white, on black and on the background, ${bg.color.name} ${bg.color.hex} ` +
+      `(chosen by ${bg.why}; give another colour the background role to change it).`;
+  }
   $("swatches").replaceChildren(...colors.map((c, i) => swatch(c, i, bg)));
   renderGrid(colors);
   if (focusAfter) {
@@ -82,6 +102,7 @@ export function render({ projectId, sessionId, colors, caption }) {
     (target && !target.disabled ? target : $("swatches")).focus?.();
     focusAfter = null;
   }
+  exportCache = null;
   if (!empty) refreshExport();
 }
 
@@ -112,19 +133,20 @@ function badge(where, ratio, flags, tile) {
     "li",
     { class: `badge ${lvl.pass ? "pass" : "fail"}` },
     sample,
-    h("span", { class: "badge-where", text: `on ${where}` }),
+    h("span", { class: "visually-hidden", text: `On ${where}: ` }),
     h("span", { class: "badge-level", text: lvl.label }),
     h("span", { class: "badge-ratio", text: ratioText(ratio) }),
   );
 }
 
-function codeButton(label, value, hex) {
+// `shown` is the compact value on the card; `value` (what is copied) is the CSS spelling.
+function codeButton(label, value, hex, shown = value) {
   return h(
     "button",
     { type: "button", class: "code", title: `Copy ${label}`, onclick: () => copy(value, `${label} of ${hex}`) },
     h("span", { class: "visually-hidden", text: "Copy " }),
     h("span", { class: "code-label", text: label }),
-    h("span", { class: "code-value", text: value }),
+    h("span", { class: "code-value", text: shown }),
   );
 }
 
@@ -190,6 +212,7 @@ function swatch(color, index, bg) {
     name.value = color.name;
     if (ok) {
       renderStrip(view.colors, view.caption);
+      exportCache = null;
       refreshExport();
     }
   });
@@ -198,8 +221,8 @@ function swatch(color, index, bg) {
     "div",
     { class: "codes" },
     codeButton("HEX", color.hex, color.hex),
-    codeButton("RGB", rgbText(color.rgb), color.hex),
-    codeButton("OKLCH", oklchText(color.oklch), color.hex),
+    codeButton("RGB", rgbText(color.rgb), color.hex, color.rgb.join(" ")),
+    codeButton("OKLCH", oklchText(color.oklch), color.hex, oklchText(color.oklch).slice(6, -1)),
   );
 
   const fill = h("span", { class: "share-fill" });
@@ -219,7 +242,20 @@ function swatch(color, index, bg) {
   );
   if (bg && bg.color.id !== color.id) {
     badges.append(
-      badge(`background ${bg.color.hex}`, contrast(color.rgb, bg.color.rgb), null, { bg: bg.color.hex, fg: color.hex }),
+      badge("the background", contrast(color.rgb, bg.color.rgb), null, { bg: bg.color.hex, fg: color.hex }),
+    );
+  } else if (bg) {
+    const tile = h("span", { class: "sample is-self", "aria-hidden": "true" });
+    tile.style.backgroundColor = color.hex;
+    tile.style.setProperty("--fg", inkOn(color.rgb));
+    badges.append(
+      h(
+        "li",
+        { class: "badge is-bg", title: "This colour is the background the third badge of the others uses" },
+        tile,
+        h("span", { class: "visually-hidden", text: "This colour is " }),
+        h("span", { class: "badge-level", text: "the bg" }),
+      ),
     );
   }
 
@@ -365,7 +401,10 @@ function exportPath(format) {
 
 // Exports cover the whole project, whichever extraction is open.
 async function fetchExport(format) {
-  return api.download(exportPath(format));
+  if (exportCache?.format === format) return exportCache;
+  const { blob, filename } = await api.download(exportPath(format));
+  exportCache = { format, blob, filename };
+  return exportCache;
 }
 
 function scopeText() {
@@ -379,7 +418,7 @@ export function refreshExport() {
 }
 
 async function loadExportPreview() {
-  if (!view.projectId || view.colors.length === 0) return;
+  if (!view.projectId || view.colors.length === 0 || !exportVisible) return;
   const seq = ++exportSeq;
   const format = $("export-format").value;
   say($("export-status"), "");

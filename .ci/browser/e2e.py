@@ -43,22 +43,31 @@ BANDS = [("#1E3A8A", 0.40), ("#F59E0B", 0.30), ("#F8FAFC", 0.20), ("#DC2626", 0.
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 
 
-def png(width, height, bands):
-    """A truecolour PNG of vertical bands, written by hand (no imaging library needed)."""
-    row = bytearray()
-    x = 0
-    for i, (hex_, share) in enumerate(bands):
-        w = width - x if i == len(bands) - 1 else round(width * share)
-        row += bytes.fromhex(hex_[1:]) * w
-        x += w
-    raw = b"".join(b"\x00" + bytes(row) for _ in range(height))
+def encode_png(width, height, raw, level=9):
+    """A truecolour PNG from filtered rows, written by hand (no imaging library needed)."""
 
     def chunk(kind, data):
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, level)) + chunk(b"IEND", b"")
+
+
+def png(width, height, bands):
+    """Vertical bands of known colours covering known shares of the image."""
+    row = bytearray()
+    x = 0
+    for i, (hex_, share) in enumerate(bands):
+        w = width - x if i == len(bands) - 1 else round(width * share)
+        row += bytes.fromhex(hex_[1:]) * w
+        x += w
+    return encode_png(width, height, b"".join(b"\x00" + bytes(row) for _ in range(height)))
+
+
+def png_noise(width, height):
+    """Random pixels, which do not compress (about 1.4 MB at 700x700): a slow upload."""
+    return encode_png(width, height, b"".join(b"\x00" + os.urandom(width * 3) for _ in range(height)), 1)
 
 
 def free_port():
@@ -80,6 +89,10 @@ class Server:
             "COPYTHAT_BIND": f"127.0.0.1:{self.port}",
             "DATABASE_URL": f"sqlite://{workdir}/copythat.db",
             "COPYTHAT_LOG": "warn",
+            # Low enough that the scenario meets the limit and sees the page explain the wait.
+            "COPYTHAT_EXTRACT_PER_MINUTE": "6",
+            # The scenario clicks faster than a person; the overall quota is not under test.
+            "COPYTHAT_RATE_PER_MINUTE": "600",
         }
         self.log = open(os.path.join(workdir, "server.log"), "w")
         self.proc = subprocess.Popen([binary, "serve"], env=env, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
@@ -206,7 +219,7 @@ def run(server, checks, axe_source, out, workdir, chromium):
         def axe(view):
             for name, (w, h) in SIZES.items():
                 page.set_viewport_size({"width": w, "height": h})
-                page.wait_for_timeout(50)  # one frame for layout; no assertion depends on it
+                page.evaluate("window.scrollTo(0, 0)")
                 if page.evaluate("typeof window.axe") == "undefined":
                     page.evaluate(axe_source)
                 result = page.evaluate(
@@ -225,8 +238,8 @@ def run(server, checks, axe_source, out, workdir, chromium):
             page.set_viewport_size({"width": 1280, "height": 800})
             checks.check(f"no horizontal scroll on the {view} view at 320 and 390 px", all(v <= w for w, v in widths.items()), widths)
 
-        def drop(selector, data, name, mime):
-            transfer = page.evaluate_handle(
+        def transfer_of(data, name, mime):
+            return page.evaluate_handle(
                 """([b64, name, mime]) => {
                     const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
                     const dt = new DataTransfer();
@@ -235,6 +248,13 @@ def run(server, checks, axe_source, out, workdir, chromium):
                 }""",
                 [base64.b64encode(data).decode(), name, mime],
             )
+
+        def paste(data, name, mime):
+            transfer = transfer_of(data, name, mime)
+            page.evaluate("dt => document.body.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true}))", transfer)
+
+        def drop(selector, data, name, mime):
+            transfer = transfer_of(data, name, mime)
             page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
             page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
@@ -267,7 +287,7 @@ def run(server, checks, axe_source, out, workdir, chromium):
         page.wait_for_selector("#project-title:text('Brand refresh')")
         page.fill("#max-colors", str(len(BANDS)))
         drop("#dropzone", image, "brand.png", "image/png")
-        page.wait_for_selector(f"#swatches li:nth-child({len(BANDS)})")
+        page.wait_for_selector(f"#swatches > li:nth-child({len(BANDS)})")
         page.wait_for_selector("#intake-status[data-kind=ok]")
         shown = page.eval_on_selector_all("#swatches .chip-hex", "els => els.map(e => e.textContent)")
 
@@ -282,7 +302,7 @@ def run(server, checks, axe_source, out, workdir, chromium):
 
         # 4. Copy a hex with one click.
         first = api_colors[0]
-        page.click(f"#swatches li[data-id='{first['id']}'] .chip")
+        page.click(f"#swatches > li[data-id='{first['id']}'] .chip")
         page.wait_for_selector("#swatch-status[data-kind=ok]")
         copied = page.evaluate("navigator.clipboard.readText()")
         checks.check("clicking a swatch copies its hex", copied == first["hex"], copied)
@@ -292,14 +312,41 @@ def run(server, checks, axe_source, out, workdir, chromium):
         page.wait_for_selector(f"#swatch-status:text('{first['hex']} is now accent')")
         stored = json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/colors", token)[1])["items"]
         checks.check("a role change is stored", next(c for c in stored if c["id"] == first["id"])["role"] == "accent")
+        page.locator("#export-card").scroll_into_view_if_needed()
         page.wait_for_selector("#export-preview:not(:empty)")
         axe("palette")
         no_sideways_scroll("palette")
 
+        # Rename a colour (Enter commits), and move one: the server keeps both.
+        name_box = f"input[aria-label='Name of {first['hex']}']"
+        page.fill(name_box, "Brand navy")
+        page.press(name_box, "Enter")
+        page.wait_for_selector(f"#swatch-status:text('is now called Brand navy')")
+        stored = json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/colors", token)[1])["items"]
+        checks.check("a rename is stored", next(c for c in stored if c["id"] == first["id"])["name"] == "Brand navy")
+        expected.append(("/api/v1/colors/", 422))  # a server without `position` refuses the move
+        page.click(f"button[aria-label='Move {first['hex']} later']")
+        page.wait_for_selector("#swatch-status:not(:text('is now called'))")
+        order = [c["id"] for c in json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/colors", token)[1])["items"]]
+        moved = order.index(first["id"]) == 1
+        refused = page.get_attribute("#swatch-status", "data-kind") == "error" and "position" in page.inner_text("#swatch-status").lower()
+        checks.check("a move is stored, or the server's refusal is shown in words", moved or refused, page.inner_text("#swatch-status"))
+
+        # Keyboard: a swatch is reached and copied without a mouse, with a visible focus ring.
+        second = api_colors[1]
+        page.focus(f"#swatches > li[data-id='{second['id']}'] .chip")
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")
+        ring = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"#swatch-status:text('{second['hex']}')")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        checks.check("a swatch copies from the keyboard, with a visible focus ring", copied == second["hex"] and ring != "none", (copied, ring))
+
         # 6. Reload: still signed in, the project's palette back without a new upload.
         page.reload()
         page.wait_for_selector("#app-view:not([hidden])")
-        page.wait_for_selector(f"#swatches li:nth-child({len(BANDS)})")
+        page.wait_for_selector(f"#swatches > li:nth-child({len(BANDS)})")
         checks.check("a reload keeps the user signed in with the palette shown", page.inner_text("#who") == email)
         checks.check(
             "the role survives the reload",
@@ -308,6 +355,7 @@ def run(server, checks, axe_source, out, workdir, chromium):
 
         # 7. Download a Tailwind export and compare it with the API's.
         page.select_option("#export-format", "tailwind")
+        page.locator("#export-card").scroll_into_view_if_needed()
         page.wait_for_selector("#export-preview:not(:empty)")
         with page.expect_download() as info:
             page.click("#export-download")
@@ -329,16 +377,94 @@ def run(server, checks, axe_source, out, workdir, chromium):
         message = page.inner_text("#intake-status")
         checks.check("a refused upload shows the problem's detail", "unsupported image format" in message.lower(), message)
 
-        # 9. The Check tab: a report, or a clear word that this server has no check yet.
+        # 9. A slow upload shows progress and can be cancelled; nothing is saved.
+        sessions_before = json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/sessions", token)[1])["total"]
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 64 * 1024})
+        noisy = png_noise(700, 700)
+        drop("#dropzone", noisy, "large.png", "image/png")
+        page.wait_for_selector("#upload-progress:not([hidden])")
+        page.wait_for_function("() => document.querySelector('#progress-bar').value > 0")
+        page.click("#cancel-upload")
+        page.wait_for_selector("#intake-status:text('Upload cancelled')")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        sessions_after = json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/sessions", token)[1])["total"]
+        checks.check("a cancelled upload stops and saves nothing", sessions_after == sessions_before and page.is_hidden("#upload-progress"))
+
+        # 10. Pasting extracts too, until the extraction limit: the page says how long to wait.
+        expected.append(("/api/v1/colors/extract", 429))
+        waited = ""
+        for _ in range(8):
+            paste(image, "pasted.png", "image/png")
+            page.wait_for_selector("#intake-status[data-kind]:not([data-kind=''])")
+            page.wait_for_selector("#upload-progress", state="hidden")
+            text = page.inner_text("#intake-status")
+            if "Too many requests" in text:
+                waited = text
+                break
+        checks.check("pasting an image extracts it", sessions_after < json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/sessions", token)[1])["total"])
+        checks.check("a 429 says how long to wait (Retry-After)", "Try again in" in waited, waited)
+
+        # Extractions are browsable: all of them together, or one at a time.
+        page.select_option("#session-select", "")
+        everything = json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/colors?limit=100", token)[1])
+        page.wait_for_function(f"() => document.querySelectorAll('#swatches > li').length === {everything['total']}")
+        count = page.locator("#swatches > li").count()
+        checks.check("'All extractions' shows every colour of the project", count == everything["total"], (count, everything["total"]))
+
+        # Delete asks once more, then removes the colour.
+        victim = everything["items"][-1]
+        page.click(f"#swatches > li[data-id='{victim['id']}'] button.danger")
+        page.click(f"#swatches > li[data-id='{victim['id']}'] button[aria-label='Confirm deleting {victim['hex']}']")
+        page.wait_for_selector(f"#swatch-status:text('Deleted {victim['hex']}')")
+        left = json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/colors?limit=100", token)[1])
+        checks.check("a confirmed delete removes the colour", all(c["id"] != victim["id"] for c in left["items"]))
+
+        # 11. The Check tab: a report, or a clear word that this server has no check yet.
         page.click("#tab-check")
         check_route = server.call("POST", f"/api/v1/projects/{project['id']}/check", token, body={})[0]
         if check_route in (404, 405):
             expected.append(("/check", check_route))
         drop("#check-dropzone", image, "built.png", "image/png")
         page.wait_for_selector("#check-status:not(:empty)")
-        page.wait_for_function("!document.querySelector('#check-status').textContent.startsWith('Uploading')")
+        page.wait_for_function("() => !document.querySelector('#check-status').textContent.startsWith('Uploading')")
         if check_route in (404, 405):
             checks.check("the Check tab says the check is unavailable", "not available" in page.inner_text("#check-status"))
+            # This server has no drift check yet: hold the tab to the contract with answers of
+            # the contract's shape, served inside the browser.
+            report = {
+                "score": 72.5,
+                "tolerance": 0.05,
+                "tokens": [{"id": c["id"], "name": c["name"], "hex": c["hex"], "share": c["share"]} for c in api_colors],
+                "off_palette": [
+                    {"hex": "#7C3AED", "share": 0.12, "distance": 0.21,
+                     "nearest": {"id": first["id"], "name": first["name"], "hex": first["hex"]}},
+                ],
+                "mask_id": str(uuid.uuid4()),
+            }
+            mask = png(400, 240, [("#FFFFFF", 0.7), ("#FF00AA", 0.3)])
+            seen = {}
+
+            def answer_mask(route):
+                seen["authorization"] = route.request.headers.get("authorization", "")
+                route.fulfill(status=200, content_type="image/png", body=mask)
+
+            page.route("**/api/v1/projects/*/check", lambda route: route.fulfill(
+                status=200, content_type="application/json", body=json.dumps(report)))
+            page.route("**/api/v1/checks/*/mask", answer_mask)
+            drop("#check-dropzone", image, "built.png", "image/png")
+            page.wait_for_selector("#check-result:not([hidden])")
+            page.wait_for_function("() => (document.querySelector('#check-mask').src || '').startsWith('blob:')")
+            shown_off = page.eval_on_selector_all("#off-palette .mini-chip", "els => els.map(e => e.textContent)")
+            checks.check(
+                "the Check tab shows the score, the off-palette colours with their nearest token, and the mask",
+                page.inner_text("#check-score") == "73" and shown_off == ["#7C3AED", first["hex"]]
+                and seen.get("authorization", "").startswith("Bearer "),
+                (page.inner_text("#check-score"), shown_off, seen),
+            )
+            page.unroute("**/api/v1/projects/*/check")
+            page.unroute("**/api/v1/checks/*/mask")
         else:
             page.wait_for_selector("#check-result:not([hidden])")
             checks.check("the Check tab shows a score", page.inner_text("#check-score").strip().isdigit())
@@ -346,7 +472,7 @@ def run(server, checks, axe_source, out, workdir, chromium):
         no_sideways_scroll("check")
         page.click("#tab-palette")
 
-        # 10. Sign out: the cookie's session is revoked and the cookie gone.
+        # 12. Sign out: the cookie's session is revoked and the cookie gone.
         page.click("#signout")
         page.wait_for_selector("#auth-view:not([hidden])")
         gone = "copythat_refresh" not in {c["name"] for c in context.cookies()}
