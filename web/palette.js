@@ -2,7 +2,7 @@
 // contrast badges), the share strip, the contrast grid between colours, and export.
 
 import * as api from "./api.js";
-import { BLACK, WHITE, contrast, inkOn, level, levelOfFlags, oklchText, ratioText, rgbText } from "./color.js";
+import { contrast, inkOn, level, levelOfFlags, oklchText, ratioText, rgbText } from "./color.js";
 import { $, copyText, h, say } from "./dom.js";
 
 export const ROLES = ["primary", "secondary", "accent", "success", "error", "warning", "info", "background", "surface", "text"];
@@ -28,8 +28,14 @@ let exportSeq = 0;
 let exportCache = null;
 let exportVisible = false;
 
+let toastTimer = null;
+
+// Swatch actions answer in a toast pinned to the bottom of the window, so the answer is on
+// screen wherever the swatch is; it stays longer for an error.
 function status(text, kind) {
   say($("swatch-status"), text, kind);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => say($("swatch-status"), ""), kind === "error" ? 10000 : 4000);
 }
 
 function report(err) {

@@ -70,6 +70,21 @@ def png_noise(width, height):
     return encode_png(width, height, b"".join(b"\x00" + os.urandom(width * 3) for _ in range(height)), 1)
 
 
+def wcag_ratio(a, b):
+    """WCAG 2.x contrast of two hex colours, computed here independently of the page."""
+
+    def lum(hex_):
+        def lin(v):
+            c = v / 255
+            return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+        r, g, b_ = bytes.fromhex(hex_[1:])
+        return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b_)
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -331,6 +346,14 @@ def run(server, checks, axe_source, out, workdir, chromium):
         moved = order.index(first["id"]) == 1
         refused = page.get_attribute("#swatch-status", "data-kind") == "error" and "position" in page.inner_text("#swatch-status").lower()
         checks.check("a move is stored, or the server's refusal is shown in words", moved or refused, page.inner_text("#swatch-status"))
+
+        # The contrast grid: text colour by row, background by column, largest colours first.
+        by_share = sorted(api_colors, key=lambda c: -c["share"])
+        cells = page.eval_on_selector_all(
+            "#contrast-grid tbody tr", "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.querySelector('.cell-ratio')?.textContent || ''))"
+        )
+        want = [["" if i == j else f"{int(wcag_ratio(fg['hex'], bg['hex']) * 100) / 100:.2f}" for j, bg in enumerate(by_share)] for i, fg in enumerate(by_share)]
+        checks.check("the contrast grid gives the WCAG ratio of every pair", cells == want, (cells, want))
 
         # Keyboard: a swatch is reached and copied without a mouse, with a visible focus ring.
         second = api_colors[1]
