@@ -8,5 +8,6 @@ mod connections;
 mod foundation;
 mod identity;
 mod limits;
+mod races;
 mod resources;
 mod web_session;
