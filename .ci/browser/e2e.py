@@ -366,6 +366,45 @@ def run(server, checks, axe_source, out, workdir, chromium):
         copied = page.evaluate("navigator.clipboard.readText()")
         checks.check("a swatch copies from the keyboard, with a visible focus ring", copied == second["hex"] and ring != "none", (copied, ring))
 
+        # Two requests meet an expired token together: one refresh serves both (a second one
+        # would present the rotated cookie again, which the server treats as theft).
+        refreshes = []
+        page.on("request", lambda r: refreshes.append(r.url) if r.url.endswith("/api/v1/auth/refresh") else None)
+        bounced = set()
+
+        def expire_once(route):
+            if route.request.url in bounced:
+                route.continue_()
+                return
+            bounced.add(route.request.url)
+            problem = {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "authentication required"}
+            route.fulfill(status=401, content_type="application/problem+json", headers={"WWW-Authenticate": "Bearer"}, body=json.dumps(problem))
+
+        expected.append(("/api/v1/colors/", 401))
+        page.route("**/api/v1/colors/*", expire_once)
+        pair = [api_colors[2]["id"], api_colors[3]["id"]]
+        page.evaluate(
+            """ids => { for (const id of ids) {
+                const select = document.querySelector(`#swatches > li[data-id="${id}"] select.role`);
+                select.value = "info";
+                select.dispatchEvent(new Event("change", {bubbles: true}));
+            } }""",
+            pair,
+        )
+        roles = []
+        for _ in range(100):
+            stored = json.loads(server.call("GET", f"/api/v1/projects/{project['id']}/colors", token)[1])["items"]
+            roles = [c["role"] for c in stored if c["id"] in pair]
+            if roles == ["info", "info"]:
+                break
+            page.wait_for_timeout(100)  # polls, and lets Playwright serve the routed requests
+        page.unroute("**/api/v1/colors/*")
+        checks.check(
+            "two concurrent 401s share one refresh and both changes are saved",
+            len(refreshes) == 1 and roles == ["info", "info"] and page.is_visible("#app-view"),
+            (refreshes, roles, page.inner_text("#swatch-status")),
+        )
+
         # 6. Reload: still signed in, the project's palette back without a new upload.
         page.reload()
         page.wait_for_selector("#app-view:not([hidden])")
