@@ -81,8 +81,6 @@ export async function problemOf(response) {
       .map((e) => `${FIELD_LABELS[e.field] || e.field}: ${e.message}`)
       .map(sentence)
       .join(" ");
-  } else if (response.status === 401) {
-    message = "Your session has ended. Sign in again.";
   } else {
     message = sentence(problem?.detail) || `The request failed (${response.status}).`;
   }

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """The web page in a real browser (Debian's Chromium, headless) against a real `copythat serve`.
 
-Signs up, makes a project, drops a generated PNG of known colours, compares the swatches with
-the API, changes a role, copies a hex, reloads (still signed in), downloads a Tailwind export,
-tries the Check tab and a bad file, signs out; axe-core finds no violation on any view at
-1280x800 and 390x844, nothing scrolls sideways down to 320 px, and the console shows no error
-and no CSP violation. Prints one line per check and ends with 'N passed, N failed'.
+Refused sign-ins explained, sign-up, a project, a dropped PNG of known colours compared with
+the API, copy (mouse and keyboard), role, rename, move, the contrast grid against an
+independent WCAG computation, two concurrent 401s sharing one cookie refresh, a reload that
+stays signed in, a Tailwind download, a refused file, a cancelled slow upload, paste, a 429
+with its wait, all extractions, delete, the Check tab, sign-out. axe-core finds no violation
+on any view at 1280x800 and 390x844, nothing scrolls sideways at 320 and 390 px, and the
+console shows no error (beyond the HTTP errors the scenario provokes on purpose) and no CSP
+violation. Prints one line per check and ends with 'N passed, N failed'.
 """
 
 import argparse
@@ -279,6 +282,24 @@ def run(server, checks, axe_source, out, workdir, chromium):
         checks.check("a new visitor sees the sign-in form", page.is_visible("#email"))
         axe("sign-in")
         no_sideways_scroll("sign-in")
+
+        # Refusals are shown in the server's words: the problem's detail, each errors[] entry.
+        expected.append(("/api/v1/auth/token", 401))
+        expected.append(("/api/v1/auth/register", 422))
+        page.fill("#email", email)
+        page.fill("#password", password)
+        page.click("#signin")
+        page.wait_for_selector("#auth-status[data-kind=error]")
+        refused = page.inner_text("#auth-status")
+        page.fill("#password", "short")
+        page.click("#register")
+        page.wait_for_selector("#auth-status[data-kind=error]:not(:text('Invalid email'))")
+        invalid = page.inner_text("#auth-status")
+        checks.check(
+            "a refused sign-in and an invalid field are explained",
+            refused == "Invalid email or password." and invalid.startswith("Password: "),
+            (refused, invalid),
+        )
 
         # 2. Sign up.
         page.fill("#email", email)
