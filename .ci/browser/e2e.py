@@ -217,7 +217,8 @@ def run(server, checks, axe_source, out, workdir, chromium):
         if msg.type != "error":
             return
         where = (msg.location or {}).get("url", "")
-        if any(frag in where or frag in msg.text for frag, _ in expected) and "Failed to load resource" in msg.text:
+        provoked = any(frag in where and f"status of {status} " in msg.text for frag, status in expected)
+        if provoked and msg.text.startswith("Failed to load resource"):
             return
         console_errors.append(f"{msg.text} @ {where}")
 
