@@ -1,6 +1,8 @@
 //! `/auth/*`: registration, login, refresh rotation, logout, the caller's profile,
 //! password change and API keys (S1-S7, S10, S24).
 
+mod cookie;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,6 +25,7 @@ use crate::limits::{self, Quota};
 use crate::request_id::ClientIp;
 use crate::store::{ApiKeyRecord, RefreshTokenRecord, Role, Rotation, Scope, StoreError, User};
 use crate::validate::{self, Checks, Paging};
+use cookie::{RefreshInput, WantsCookie};
 
 /// Most API keys one account may hold at once.
 const MAX_API_KEYS_PER_USER: i64 = 50;
@@ -139,7 +142,9 @@ pub async fn register(
 #[derive(Serialize)]
 pub struct TokenResponse {
     access_token: String,
-    refresh_token: String,
+    /// Absent when the refresh token travels in the web page's cookie instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     token_type: &'static str,
     expires_in: i64,
 }
@@ -172,25 +177,36 @@ fn token_response(
     state: &AppState,
     user: &User,
     refresh: IssuedRefresh,
+    as_cookie: bool,
 ) -> Result<Response, ApiError> {
     let access_token = state
         .auth
         .tokens
         .issue_access(user)
         .map_err(ApiError::internal)?;
-    Ok(Json(TokenResponse {
+    let mut response = Json(TokenResponse {
         access_token,
-        refresh_token: refresh.token,
+        refresh_token: (!as_cookie).then(|| refresh.token.clone()),
         token_type: "bearer",
         expires_in: state.auth.tokens.access_ttl_secs(),
     })
-    .into_response())
+    .into_response();
+    if as_cookie {
+        cookie::attach(
+            &state.config,
+            &mut response,
+            &refresh.token,
+            refresh.expires_at,
+        );
+    }
+    Ok(response)
 }
 
 pub async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
     ClientIp(ip): ClientIp,
+    WantsCookie(as_cookie): WantsCookie,
     ApiForm(form): ApiForm<TokenForm>,
 ) -> Result<Response, ApiError> {
     if form.grant_type.as_deref().is_some_and(|g| g != "password") {
@@ -312,25 +328,30 @@ pub async fn login(
             json!({}),
         )
         .await;
-    token_response(&state, &user, refresh)
+    token_response(&state, &user, refresh, as_cookie)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
-    refresh_token: String,
-}
-
+/// `{refresh_token}` in the body, or an empty body and the web page's cookie.
 pub async fn refresh(
     State(state): State<AppState>,
     meta: RequestMeta,
-    ApiJson(body): ApiJson<RefreshRequest>,
+    input: RefreshInput,
+) -> Result<Response, ApiError> {
+    let config = state.config.clone();
+    let result = rotate_refresh(state, meta, &input).await;
+    cookie::clear_on_failure(&config, input.by_cookie(), result)
+}
+
+async fn rotate_refresh(
+    state: AppState,
+    meta: RequestMeta,
+    input: &RefreshInput,
 ) -> Result<Response, ApiError> {
     let audit = Audit {
         store: &state.store,
         meta: &meta,
     };
-    let record = stored_refresh_token(&state, &body.refresh_token).await?;
+    let record = stored_refresh_token(&state, input.token()).await?;
     let user = state
         .store
         .find_user(record.user_id)
@@ -364,7 +385,7 @@ pub async fn refresh(
             json!({}),
         )
         .await;
-    token_response(&state, &current, next)
+    token_response(&state, &current, next, input.by_cookie())
 }
 
 /// The stored record of a refresh token that verifies as one (S3); any failure is a 401.
@@ -400,14 +421,35 @@ async fn audit_reuse(audit: &Audit<'_>, record: &RefreshTokenRecord, tokens_revo
         .await;
 }
 
+/// `{refresh_token}` in the body, or an empty body and the web page's cookie, which the
+/// answer then clears.
 pub async fn logout(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(body): ApiJson<RefreshRequest>,
+    input: RefreshInput,
+) -> Result<Response, ApiError> {
+    let result = end_session(&state, &principal, input.token()).await;
+    let result = result.map(|status| {
+        let mut response = status.into_response();
+        if input.by_cookie() {
+            response.headers_mut().append(
+                axum::http::header::SET_COOKIE,
+                cookie::clear_cookie(&state.config),
+            );
+        }
+        response
+    });
+    cookie::clear_on_failure(&state.config, input.by_cookie(), result)
+}
+
+async fn end_session(
+    state: &AppState,
+    principal: &Principal,
+    token: &str,
 ) -> Result<StatusCode, ApiError> {
     // Ending a session is the session's act: an API key cannot sign its owner out.
     principal.require_session()?;
-    let record = stored_refresh_token(&state, &body.refresh_token).await?;
+    let record = stored_refresh_token(state, token).await?;
     if record.user_id != principal.user.id {
         return Err(ApiError::Unauthorized);
     }

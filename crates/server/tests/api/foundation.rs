@@ -164,13 +164,17 @@ async fn s1_s20_web_page_is_public_and_has_no_inline_script() {
             .contains("script-src 'self'")
     );
     let html = page.text().await.unwrap();
-    assert!(html.contains(r#"<script src="/app.js" defer></script>"#));
+    assert!(html.contains(r#"<script type="module" src="/app.js"></script>"#));
     assert_eq!(html.matches("<script").count(), 1, "no inline scripts");
     assert!(
         !html.contains("style=") && !html.contains("<style"),
         "no inline styles"
     );
-    for (path, kind) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
+    for (path, kind) in [
+        ("/app.js", "text/javascript"),
+        ("/api.js", "text/javascript"),
+        ("/style.css", "text/css"),
+    ] {
         let asset = app.get(path).await;
         assert_eq!(asset.status(), 200);
         assert!(

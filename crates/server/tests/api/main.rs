@@ -10,3 +10,4 @@ mod identity;
 mod limits;
 mod races;
 mod resources;
+mod web_session;
