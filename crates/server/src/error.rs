@@ -18,13 +18,26 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// Longest field name an error repeats: a field name can come from the client (an
+/// unknown multipart part), and an error is not an echo service (S11, S19).
+pub const MAX_FIELD_NAME: usize = 64;
+
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            field: field.into(),
+            field: shorten(&field.into(), MAX_FIELD_NAME),
             message: message.into(),
         }
     }
+}
+
+/// At most `max` characters of `text`, control characters dropped, `…` when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().filter(|c| !c.is_control()).take(max).collect();
+    if text.chars().filter(|c| !c.is_control()).nth(max).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]

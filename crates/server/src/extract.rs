@@ -94,15 +94,15 @@ pub fn parse_json<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T
     Ok(value)
 }
 
-/// serde's messages are useful ("unknown field `roles`") but may quote input: strip
-/// position suffixes and control characters and keep them short.
+/// serde's messages are useful ("unknown field `roles`") but speak Rust and may quote
+/// input: positions are stripped, Rust type names become plain words, every quoted piece
+/// of input is cut to a short prefix, and the whole stays short (S11, S19).
 fn clean_message(message: &str) -> String {
     let message = match message.rfind(" at line ") {
         Some(i) => &message[..i],
         None => message,
     };
-    // The uuid crate's own wording, and serde's names for our internal types, are not
-    // for clients.
+    // The uuid crate's own wording is not for clients.
     if message.starts_with("UUID parsing failed") {
         return "must be a UUID".to_owned();
     }
@@ -120,6 +120,8 @@ fn clean_message(message: &str) -> String {
                 format!("{}{wanted}", &message[..i])
             },
         );
+    let message = plain_type_names(&message);
+    let message = shorten_quoted(&message);
     let mut cleaned: String = message.chars().filter(|c| !c.is_control()).collect();
     if cleaned.len() > MAX_MESSAGE_LEN {
         let mut cut = MAX_MESSAGE_LEN;
@@ -130,6 +132,77 @@ fn clean_message(message: &str) -> String {
         cleaned.push('…');
     }
     cleaned
+}
+
+/// `expected i64` and friends, in words.
+fn plain_type_names(message: &str) -> String {
+    const WORDS: &[(&str, &str)] = &[
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number"),
+        ("u32", "a whole number"),
+        ("u64", "a whole number"),
+        ("u128", "a whole number"),
+        ("usize", "a whole number"),
+        ("i8", "a whole number"),
+        ("i16", "a whole number"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("i128", "a whole number"),
+        ("isize", "a whole number"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+        ("a sequence", "a list"),
+        ("a map", "an object"),
+        ("unit", "null"),
+    ];
+    let mut out = message.to_owned();
+    for (rust, plain) in WORDS {
+        for lead in ["expected ", "expected a "] {
+            let from = format!("{lead}{rust}");
+            if let Some(i) = out.find(&from) {
+                let end = i + from.len();
+                let at_word_end = out[end..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric());
+                if at_word_end {
+                    out.replace_range(i..end, &format!("expected {plain}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Input quoted in a message (`"..."` or `` `...` ``) is cut to a short prefix.
+fn shorten_quoted(message: &str) -> String {
+    const MAX_QUOTED: usize = 32;
+    let mut out = String::with_capacity(message.len().min(256));
+    let mut quote: Option<char> = None;
+    let mut inside = 0usize;
+    for c in message.chars() {
+        match quote {
+            None if c == '"' || c == '`' => {
+                quote = Some(c);
+                inside = 0;
+                out.push(c);
+            }
+            None => out.push(c),
+            Some(q) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            Some(_) => {
+                inside += 1;
+                if inside <= MAX_QUOTED {
+                    out.push(c);
+                } else if inside == MAX_QUOTED + 1 {
+                    out.push('…');
+                }
+            }
+        }
+    }
+    out
 }
 
 /// An `application/x-www-form-urlencoded` body (the OAuth2 password form).
@@ -261,6 +334,35 @@ mod tests {
             parse_json::<Sample>(br#"{"name":"a","count":1} trailing"#),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn s19_messages_speak_plain_words_and_quote_little() {
+        let Err(ApiError::Validation(errors)) =
+            parse_json::<Sample>(br#"{"name":"a","count":3.0}"#)
+        else {
+            panic!("expected a validation error");
+        };
+        let message = &errors[0].message;
+        assert!(
+            !message.contains("u8") && !message.contains("f64"),
+            "{message}"
+        );
+        assert!(message.contains("a whole number"), "{message}");
+
+        let long_key = "k".repeat(5000);
+        let body = format!(r#"{{"name":"a","count":1,"{long_key}":1}}"#);
+        let Err(ApiError::Validation(errors)) = parse_json::<Sample>(body.as_bytes()) else {
+            panic!("expected a validation error");
+        };
+        assert!(errors[0].message.len() < 120, "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("unknown field"),
+            "{}",
+            errors[0].message
+        );
+        let huge = crate::error::FieldError::new("f".repeat(5_000_000), "unknown field");
+        assert!(huge.field.chars().count() <= crate::error::MAX_FIELD_NAME + 1);
     }
 
     #[test]

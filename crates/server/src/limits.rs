@@ -90,6 +90,11 @@ pub struct LimitError(pub String);
 pub trait RateLimiter: Send + Sync + 'static {
     /// Counts one request for `key` against `quota`. Exact under concurrency.
     async fn check(&self, key: &str, quota: Quota) -> Result<Decision, LimitError>;
+
+    /// Whether the backend answers now (readiness, S16).
+    async fn ping(&self) -> Result<(), LimitError> {
+        Ok(())
+    }
 }
 
 pub type DynLimiter = Arc<dyn RateLimiter>;

@@ -1,4 +1,7 @@
-//! Log setup: a tracing filter from `COPYTHAT_LOG`, JSON lines in production.
+//! Log setup: a tracing filter from `COPYTHAT_LOG`, JSON lines in production, colours only
+//! when a person is watching (stderr is a terminal), never in a file or a pipe.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -10,6 +13,7 @@ pub fn init(filter: &str, json: bool) {
     let invalid = parsed.is_err();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(parsed.unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().flatten_event(true).try_init()

@@ -73,4 +73,15 @@ impl RateLimiter for RedisLimiter {
             wait.max(0) as u64,
         ))
     }
+
+    async fn ping(&self) -> Result<(), LimitError> {
+        let mut connection = self.connection.clone();
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut connection);
+        tokio::time::timeout(TIMEOUT * 2, ping)
+            .await
+            .map_err(|_| LimitError("timed out".into()))?
+            .map_err(|e| LimitError(e.to_string()))?;
+        Ok(())
+    }
 }

@@ -1,5 +1,7 @@
 //! Liveness and readiness. `/health` says only that the process is alive (S23);
-//! `/ready` says whether the database answers, nothing about which or where.
+//! `/ready` says whether this instance would serve requests now — the database answers,
+//! and, when limits fail closed, the rate-limit backend too (S16) — nothing about which
+//! or where.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -20,11 +22,16 @@ async fn health() -> Json<Value> {
 }
 
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match state.store.ping().await {
-        Ok(()) => Ok(Json(json!({ "status": "ready" }))),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::Unavailable)
-        }
+    if let Err(err) = state.store.ping().await {
+        tracing::warn!(error = %err, "readiness check failed: database");
+        return Err(ApiError::Unavailable);
     }
+    // Failing closed, every counted request would be refused while Redis is down.
+    if state.config.rate_limit_fail_closed
+        && let Err(err) = state.limiter.ping().await
+    {
+        tracing::warn!(error = %err, "readiness check failed: rate limits (fail closed)");
+        return Err(ApiError::Unavailable);
+    }
+    Ok(Json(json!({ "status": "ready" })))
 }

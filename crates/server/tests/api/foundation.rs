@@ -12,12 +12,101 @@ both_backends! {
         assert_eq!(body, serde_json::json!({ "status": "ok" }));
     }
 
-    async fn ready_checks_the_database(app) {
+    async fn ready_says_ready_and_nothing_else(app) {
         let response = app.get("/ready").await;
         assert_eq!(response.status(), 200);
         let text = response.text().await.unwrap();
         assert_leaks_nothing(&text);
+        assert_eq!(text, r#"{"status":"ready"}"#);
     }
+}
+
+/// `/ready` follows the database: taken away (its role may no longer log in and its
+/// connections are ended), the instance is not ready; given back, it is again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s16_ready_is_503_while_the_database_is_unreachable() {
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipped: {PG_ENV} is not set, so this PostgreSQL test did not run");
+        return;
+    };
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let role = format!("ready_{}", uuid::Uuid::new_v4().simple());
+    let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+    run(format!("CREATE ROLE {role} LOGIN SUPERUSER"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_username(&role).unwrap();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let app = spawn_app_on_postgres(url.as_str(), &schema).await;
+
+    assert_eq!(app.get("/ready").await.status(), 200);
+    run(format!("ALTER ROLE {role} NOLOGIN"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let end =
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'");
+    run(end.clone()).execute(&mut admin).await.unwrap();
+    let down = app.get("/ready").await;
+    assert_eq!(down.status(), 503);
+    assert_leaks_nothing(&assert_problem(down, 503).await.to_string());
+    assert_eq!(app.get("/health").await.status(), 200, "alive all the same");
+
+    run(format!("ALTER ROLE {role} LOGIN"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut back = false;
+    for _ in 0..100 {
+        if app.get("/ready").await.status() == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "ready again once the database is back");
+    drop(app);
+    run(end).execute(&mut admin).await.unwrap();
+    run(format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    run(format!("DROP ROLE {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// S16: failing closed, an unreachable Redis means every counted request would be refused:
+/// the instance says it is not ready. Failing open (the default) it serves, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s16_ready_is_503_when_limits_fail_closed_and_redis_is_down() {
+    // Nothing listens on port 1 of loopback.
+    let dead = "redis://127.0.0.1:1/";
+    let closed = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("REDIS_URL", dead),
+            ("COPYTHAT_RATE_LIMIT_FAIL_CLOSED", "on"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_problem(closed.get("/ready").await, 503).await;
+    assert_problem(closed.get("/api/v1/auth/me").await, 503).await;
+
+    let open = spawn_app_with(Backend::Sqlite, &[("REDIS_URL", dead)])
+        .await
+        .unwrap();
+    assert_eq!(open.get("/ready").await.status(), 200);
+    assert_eq!(
+        open.get("/api/v1/auth/me").await.status(),
+        401,
+        "served without limits"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

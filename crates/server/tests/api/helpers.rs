@@ -202,15 +202,11 @@ pub static TEST_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(rand
 
 pub const PG_ENV: &str = "COPYTHAT_TEST_DATABASE_URL";
 
-/// Starts the app on `backend` with the defaults a test wants plus `overrides`.
-/// Returns `None` (and says so) when the backend is PostgreSQL and no test database
-/// is configured.
-pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite_url = format!("sqlite://{}", dir.path().join("test.db").display());
+/// The configuration every test app starts from, plus `overrides`.
+fn test_config(sqlite_url: &str, overrides: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("COPYTHAT_BIND".into(), "127.0.0.1:0".into()),
-        ("DATABASE_URL".into(), sqlite_url.clone()),
+        ("DATABASE_URL".into(), sqlite_url.to_owned()),
         ("COPYTHAT_LOG".into(), "warn".into()),
         // Tests send many requests from one address; the limits get their own tests.
         ("COPYTHAT_RATE_PER_MINUTE".into(), "100000".into()),
@@ -222,8 +218,35 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
-    let config = Config::from_lookup(&|name| vars.get(name).cloned()).expect("test config");
+    Config::from_lookup(&|name| vars.get(name).cloned()).expect("test config")
+}
 
+/// Serves `store` with `config` on a random loopback port.
+async fn start(config: Config, store: DynStore, dir: tempfile::TempDir) -> TestApp {
+    store.migrate().await.expect("migrations apply");
+    let app = Application::build_with_store(config, store.clone())
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        addr,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        store,
+        _dir: dir,
+    }
+}
+
+/// Starts the app on `backend` with the defaults a test wants plus `overrides`.
+/// Returns `None` (and says so) when the backend is PostgreSQL and no test database
+/// is configured.
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let config = test_config(&sqlite_url, overrides);
     let store: DynStore = match backend {
         Backend::Sqlite => store::connect(&config.database_url).await.unwrap(),
         Backend::Postgres => {
@@ -237,22 +260,18 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
                 .expect("PostgreSQL test database reachable")
         }
     };
-    store.migrate().await.expect("migrations apply");
+    Some(start(config, store, dir).await)
+}
 
-    let app = Application::build_with_store(config, store.clone())
+/// The app on PostgreSQL at `url` (which may name its own role), in `schema`.
+pub async fn spawn_app_on_postgres(url: &str, schema: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let config = test_config(&sqlite_url, &[]);
+    let store = store::connect_postgres_schema(url, schema)
         .await
-        .unwrap();
-    let addr = app.local_addr().unwrap();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    Some(TestApp {
-        addr,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        store,
-        _dir: dir,
-    })
+        .expect("PostgreSQL test database reachable");
+    start(config, store, dir).await
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {

@@ -735,3 +735,47 @@ fn generous_caps() -> copythat_server::store::Caps {
         tokens_per_project: 1_000_000,
     }
 }
+
+both_backends! {
+    // S11/S19: validation messages speak plain words (no Rust type names) and repeat at
+    // most a short prefix of what the client sent, whatever its size.
+    async fn s11_s19_validation_messages_are_plain_and_short(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Brand").await;
+        let fractional = app
+            .extract(&user, &json!({ "project_id": project["id"], "image_base64": b64(&brand_png()), "max_colors": 3.0 }))
+            .await;
+        let body = assert_problem(fractional, 422).await;
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert_eq!(body["errors"][0]["field"], "max_colors");
+        for rust in ["i64", "u8", "usize", "f64", "struct", "enum"] {
+            assert!(!message.contains(rust), "{message}");
+        }
+
+        let huge_name = "n".repeat(1 << 20);
+        let form = Form::new()
+            .text("project_id", project["id"].as_str().unwrap().to_owned())
+            .text(huge_name.clone(), "x");
+        let response = app
+            .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(matches!(status, 413 | 422 | 400), "{status}");
+        assert!(text.len() < 2048, "the answer is {} bytes long", text.len());
+        assert!(!text.contains(&"n".repeat(100)), "the field name was echoed");
+
+        let long_key = format!("{}x", "k".repeat(10_000));
+        let response = app
+            .bearer(Method::POST, "/api/v1/projects", &user.access)
+            .json(&json!({ "name": "ok", long_key: 1 }))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(response, 422).await;
+        assert!(body.to_string().len() < 1024, "{body}");
+    }
+}
