@@ -578,7 +578,7 @@ pub async fn export_project(
     let format = ExportFormat::from_str(query.format.trim()).map_err(|_| {
         ApiError::field(
             "format",
-            "must be one of dtcg, css, scss, tailwind, style-dictionary",
+            "must be one of dtcg, dtcg-hex, css, scss, tailwind, tailwind4, style-dictionary",
         )
     })?;
     let page = Page {
@@ -603,6 +603,7 @@ pub async fn export_project(
             role: t.role.as_deref().and_then(|r| TokenRole::from_str(r).ok()),
             name: t.name,
             hex: t.hex,
+            share: Some(t.share),
         })
         .collect();
     let body = copythat_core::export(format, &project.name, &tokens);
