@@ -463,6 +463,11 @@ mod tests {
         let mut tokens: Vec<ExportToken> = (0..40u8)
             .map(|i| tok("blue", &to_hex([i * 3, 60, 200]), None))
             .chain((0..10u8).map(|i| tok("x", &to_hex([i, i, i]), Some(Role::Text))))
+            // Twins of one colour differ only in what the output carries (name, share).
+            .chain((0..6u8).map(|i| ExportToken {
+                share: Some(f64::from(i) / 10.0),
+                ..tok(["Sky", "sky", "SKY"][usize::from(i % 3)], "#0ea5e9", None)
+            }))
             .collect();
         let a = name_tokens(&tokens);
         tokens.reverse();
