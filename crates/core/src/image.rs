@@ -166,12 +166,99 @@ fn identify_refused(bytes: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// Decode `bytes` into RGBA8 under `limits`.
-///
-/// Order matters for S13: byte size, then format, then the declared dimensions from the
-/// header; only then is the pixel buffer allocated. GIF yields its first frame; the EXIF
-/// orientation of JPEG/WebP/PNG is applied so width/height match what a viewer shows.
-pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DecodedImage, Error> {
+/// What decoding an image will cost, read from its header alone (S18): the server admits
+/// each decode against a shared memory budget before any pixel is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodePlan {
+    pub format: ImageFormat,
+    /// As stored, before the EXIF orientation is applied.
+    pub width: u32,
+    pub height: u32,
+    /// The most memory the decode and the extraction after it can hold at once, in
+    /// bytes, including the encoded input.
+    pub peak_bytes: u64,
+}
+
+/// Working memory of the quantizer beside the pixels (histogram tables, bins, centres),
+/// a fixed amount whatever the image size.
+const QUANTIZE_OVERHEAD: u64 = 24 << 20;
+
+/// Bytes per pixel a decoder may hold beside its output: the WebP lossless decoder keeps
+/// an ARGB word per pixel while it undoes its transforms, JPEG its component planes, GIF
+/// its index buffer. PNG decodes into its output directly.
+fn decoder_scratch_per_pixel(format: ImageFormat) -> u64 {
+    match format {
+        ImageFormat::Png => 0,
+        ImageFormat::Jpeg => 3,
+        ImageFormat::WebP => 4,
+        ImageFormat::Gif => 1,
+    }
+}
+
+/// The peak of [`decode`] plus extraction, for an image of `pixels` whose decoder output
+/// takes `native` bytes. Phases, each freeing the previous one's buffers: the decoder's
+/// output and scratch; conversion to RGBA8 beside the output; orientation copying the
+/// RGBA8 buffer; extraction reading it.
+fn peak_bytes(format: ImageFormat, pixels: u64, native: u64, converts: bool, orients: bool) -> u64 {
+    let rgba = pixels.saturating_mul(4);
+    let decoding = native.saturating_add(pixels.saturating_mul(decoder_scratch_per_pixel(format)));
+    let converting = if converts {
+        native.saturating_add(rgba)
+    } else {
+        0
+    };
+    let orienting = if orients { rgba.saturating_mul(2) } else { 0 };
+    decoding
+        .max(converting)
+        .max(orienting)
+        .max(rgba)
+        .saturating_add(QUANTIZE_OVERHEAD)
+}
+
+/// The largest [`DecodePlan::peak_bytes`] any accepted image of at most `max_pixels` can
+/// have, input bytes aside: a 16-bit RGBA PNG (8 bytes a pixel) converted to RGBA8.
+pub fn worst_case_decode_bytes(max_pixels: u64) -> u64 {
+    [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::WebP,
+        ImageFormat::Gif,
+    ]
+    .into_iter()
+    .map(|format| {
+        let native = max_pixels.saturating_mul(if format == ImageFormat::Png { 8 } else { 4 });
+        peak_bytes(format, max_pixels, native, true, true)
+    })
+    .max()
+    .unwrap_or(0)
+}
+
+/// Reads the header of `bytes` under `limits` and says what decoding it will cost,
+/// without decoding any pixel. Refuses what [`decode`] would refuse from the header.
+pub fn plan_decode(bytes: &[u8], limits: &Limits) -> Result<DecodePlan, Error> {
+    let (mut decoder, format) = open_decoder(bytes, limits)?;
+    let (width, height) = decoder.dimensions();
+    let orients = decoder
+        .orientation()
+        .is_ok_and(|o| o != image::metadata::Orientation::NoTransforms);
+    let converts = decoder.color_type() != image::ColorType::Rgba8;
+    let pixels = u64::from(width) * u64::from(height);
+    let peak = peak_bytes(format, pixels, decoder.total_bytes(), converts, orients);
+    Ok(DecodePlan {
+        format,
+        width,
+        height,
+        peak_bytes: peak.saturating_add(bytes.len() as u64),
+    })
+}
+
+/// The checks every decode starts with: byte size, then format, then the declared
+/// dimensions from the header. Returns a decoder whose allocations are capped at what
+/// this exact header needs.
+fn open_decoder<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<(Box<dyn image::ImageDecoder + 'a>, ImageFormat), Error> {
     if bytes.len() > limits.max_bytes {
         return Err(Error::TooLarge {
             reason: format!(
@@ -206,13 +293,24 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DecodedImage, Error> {
     decoder
         .set_limits(tight)
         .map_err(|e| map_image_error(e, format))?;
+    Ok((Box::new(decoder), format))
+}
 
+/// Decode `bytes` into RGBA8 under `limits`.
+///
+/// Order matters for S13: byte size, then format, then the declared dimensions from the
+/// header; only then is the pixel buffer allocated. GIF yields its first frame; the EXIF
+/// orientation of JPEG/WebP/PNG is applied so width/height match what a viewer shows.
+/// Memory: see [`plan_decode`]; the image is converted to RGBA8 before it is turned, so
+/// a wide (16-bit) layout is never copied.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DecodedImage, Error> {
+    let (mut decoder, format) = open_decoder(bytes, limits)?;
     // A bad orientation tag is not worth refusing the image for: fall back to as-stored.
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img =
-        image::DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, format))?;
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, format))?;
+    let mut img = image::DynamicImage::ImageRgba8(img.into_rgba8());
     img.apply_orientation(orientation);
     let rgba = img.into_rgba8();
     let (width, height) = rgba.dimensions();

@@ -18,12 +18,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::Auth;
+use crate::blocking::BlockingPool;
 use crate::config::Config;
+use crate::engine::ImagePipeline;
 use crate::error::{ApiError, render_problems};
 use crate::limits::{self, DynLimiter};
 use crate::request_id::request_context;
 use crate::routes;
-use crate::routes::colors::ExtractionPool;
 use crate::store::DynStore;
 
 /// Everything handlers share; cheap to clone.
@@ -32,7 +33,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub auth: Arc<Auth>,
-    pub extraction: Arc<ExtractionPool>,
+    pub images: Arc<ImagePipeline>,
+    /// Exports and other bounded CPU work that is not image processing (S18).
+    pub exports: BlockingPool,
     pub limiter: DynLimiter,
 }
 
@@ -40,7 +43,8 @@ impl AppState {
     pub fn new(config: Config, store: DynStore, limiter: DynLimiter) -> Self {
         Self {
             auth: Auth::new(&config),
-            extraction: Arc::new(ExtractionPool::new()),
+            images: Arc::new(ImagePipeline::new(&config)),
+            exports: BlockingPool::per_core(Duration::from_secs(15)),
             config: Arc::new(config),
             store,
             limiter,

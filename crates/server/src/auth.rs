@@ -2,6 +2,7 @@
 //! throttling, and the `Principal` every protected handler takes (S1-S7).
 
 pub mod api_keys;
+pub mod identity;
 pub mod password;
 pub mod principal;
 pub mod throttle;
@@ -9,6 +10,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
+pub use identity::Identity;
 pub use principal::{Principal, Via};
 
 use crate::config::Config;
@@ -18,7 +20,6 @@ pub struct Auth {
     pub tokens: tokens::TokenIssuer,
     pub passwords: password::Passwords,
     pub throttle: throttle::LoginThrottle,
-    pub verified_keys: api_keys::VerifiedKeys,
 }
 
 impl Auth {
@@ -28,7 +29,6 @@ impl Auth {
             // Argon2 uses ~19 MiB and tens of milliseconds per hash: one per core at once.
             passwords: password::Passwords::new(crate::blocking::cores()),
             throttle: throttle::LoginThrottle::new(config.login_per_minute),
-            verified_keys: api_keys::VerifiedKeys::new(),
         })
     }
 }

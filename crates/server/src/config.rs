@@ -234,6 +234,16 @@ pub struct Config {
     pub log: String,
     pub log_json: bool,
     pub request_timeout: Duration,
+    /// Registrations allowed per client address and hour (S15).
+    pub register_per_hour: u32,
+    /// What one account may store (S18).
+    pub caps: crate::store::Caps,
+    /// Bytes all image decodes in flight may use together (S18).
+    pub decode_memory: u64,
+    /// Connections one peer address may hold open, and of those, how many may be
+    /// still sending a request head (S18); trusted proxies are exempt.
+    pub connections_per_address: usize,
+    pub pending_heads_per_address: usize,
 }
 
 const LOCAL_CORS_ORIGINS: &[&str] = &[
@@ -296,6 +306,26 @@ impl Source<'_> {
         let value: u32 = self.parsed(name, default, "a positive whole number")?;
         if value == 0 {
             return Err(ConfigError::invalid(name, "must be at least 1"));
+        }
+        Ok(value)
+    }
+
+    /// A whole number within `range`.
+    fn bounded<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let value: T = self.parsed(name, default, "a whole number")?;
+        if !range.contains(&value) {
+            return Err(ConfigError::invalid(
+                name,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ));
         }
         Ok(value)
     }
@@ -496,6 +526,36 @@ impl Config {
             ));
         }
 
+        let caps = crate::store::Caps {
+            projects_per_user: src.bounded("COPYTHAT_MAX_PROJECTS_PER_USER", 200, 1..=100_000)?,
+            sessions_per_project: src.bounded(
+                "COPYTHAT_MAX_SESSIONS_PER_PROJECT",
+                1000,
+                1..=100_000,
+            )?,
+            tokens_per_project: src.bounded(
+                "COPYTHAT_MAX_TOKENS_PER_PROJECT",
+                5000,
+                50..=20_000,
+            )?,
+        };
+        // The budget must admit at least one image of the largest size allowed, or such
+        // images could never be processed.
+        let decode_memory_mib: u64 = src.bounded("COPYTHAT_DECODE_MEMORY_MB", 1024, 64..=65_536)?;
+        let decode_memory = decode_memory_mib * 1024 * 1024;
+        let smallest_budget = copythat_core::image::worst_case_decode_bytes(max_image_pixels);
+        if decode_memory < smallest_budget {
+            return Err(ConfigError::invalid(
+                "COPYTHAT_DECODE_MEMORY_MB",
+                format!(
+                    "must be at least {} to decode an image of COPYTHAT_MAX_IMAGE_PIXELS",
+                    smallest_budget.div_ceil(1024 * 1024)
+                ),
+            ));
+        }
+        let connections_per_address =
+            src.bounded("COPYTHAT_CONNECTIONS_PER_ADDRESS", 64, 2..=4096)? as usize;
+
         // A filter that does not parse would otherwise be swapped for a default without
         // a word; refuse it so the operator learns of the typo at start.
         let log = src
@@ -536,6 +596,13 @@ impl Config {
             log,
             log_json: src.flag("COPYTHAT_LOG_JSON", production)?,
             request_timeout: Duration::from_secs(request_timeout_secs),
+            register_per_hour: src.positive("COPYTHAT_REGISTER_PER_HOUR", 10)?,
+            caps,
+            decode_memory,
+            connections_per_address,
+            // Heads arrive in one or two packets from honest clients; a few at a time
+            // per address is plenty, the rest is a slow-head attack.
+            pending_heads_per_address: (connections_per_address / 4).max(1),
         })
     }
 

@@ -59,18 +59,13 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// An unexpected failure, except one the client can be told about: a write whose
-    /// parent row was deleted meanwhile (a project deleted during an extraction into it)
-    /// is a 404, as if the request had come a moment later.
+    /// An unexpected failure, except a store failure the client can be told about (a
+    /// vanished parent, a cap, contention: see `From<StoreError>`).
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
-        let err = err.into();
-        if matches!(
-            err.downcast_ref::<crate::store::StoreError>(),
-            Some(crate::store::StoreError::MissingParent)
-        ) {
-            return Self::NotFound;
+        match err.into().downcast::<crate::store::StoreError>() {
+            Ok(store) => Self::from(store),
+            Err(err) => Self::Internal(err),
         }
-        Self::Internal(err)
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -90,6 +85,26 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Store failures a client can be told about keep their meaning; the rest are internal.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            // A write whose parent vanished meanwhile: as if the request came a moment later.
+            StoreError::MissingParent => Self::NotFound,
+            StoreError::Conflict => {
+                Self::Conflict("the request conflicts with an existing record".into())
+            }
+            StoreError::CapReached(cap) => Self::Unprocessable(format!("{cap}: delete some first")),
+            StoreError::Busy(err) => {
+                tracing::warn!(error = %err, "database busy after retries");
+                Self::Unavailable
+            }
+            other => Self::Internal(other.into()),
         }
     }
 }
@@ -223,14 +238,25 @@ mod tests {
     }
 
     #[test]
-    fn s19_a_vanished_parent_is_a_404_and_other_store_errors_are_internal() {
-        use crate::store::StoreError;
+    fn s19_store_errors_keep_their_meaning_and_the_rest_is_internal() {
+        use crate::store::{Cap, StoreError};
+        let status = |err: StoreError| ApiError::internal(err).status();
+        assert_eq!(status(StoreError::MissingParent), StatusCode::NOT_FOUND);
+        assert_eq!(status(StoreError::Conflict), StatusCode::CONFLICT);
+        assert_eq!(
+            status(StoreError::CapReached(Cap::Tokens(5000))),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(StoreError::Busy(sqlx::Error::PoolTimedOut)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(StoreError::Database(sqlx::Error::RowNotFound)),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
         assert!(matches!(
-            ApiError::internal(StoreError::MissingParent),
-            ApiError::NotFound
-        ));
-        assert!(matches!(
-            ApiError::internal(StoreError::Conflict),
+            ApiError::internal(anyhow::anyhow!("anything else")),
             ApiError::Internal(_)
         ));
     }

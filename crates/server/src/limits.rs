@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{Request, State};
-use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -18,9 +18,8 @@ pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
 
 use crate::app::AppState;
-use crate::auth::api_keys;
-use crate::auth::principal::{LoadedUser, has_repeated_credential};
-use crate::auth::tokens::{TokenType, sha256_hex};
+use crate::audit::RequestMeta;
+use crate::auth::{Identity, Via};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id::ClientIp;
@@ -106,67 +105,14 @@ pub fn from_config(config: &Config) -> Result<DynLimiter, LimitError> {
     }
 }
 
-/// Whom a request is counted against: a principal when it carries a credential proven to
-/// name one, else the client address (S15, S17). A bearer token must be signed and still
-/// current for its account (active, same token version), so a token revoked by logout or a
-/// password change cannot spend its owner's quota; the account row read for that is left
-/// in the request for the principal extractor. An API key must be known live (remembered
-/// from a recent use, or looked up once), so a stream of forged keys shares one quota,
-/// its address's, and cannot earn fresh ones.
-async fn subject(
-    state: &AppState,
-    headers: &HeaderMap,
-    extensions: &mut Extensions,
-    ip: ClientIp,
-) -> String {
-    // Refused by the principal extractor, so nobody's principal: counted by address.
-    if has_repeated_credential(headers) {
-        return format!("ip:{}", ip.0);
-    }
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
-        && api_keys::is_well_formed(key)
-    {
-        let hash = sha256_hex(key);
-        if key_is_live(state, &hash).await {
-            return format!("key:{}", &hash[..32]);
-        }
-        return format!("ip:{}", ip.0);
-    }
-    if let Some(token) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
-        && let Some(claims) = state.auth.tokens.verify(token.trim(), TokenType::Access)
-    {
-        match state.store.find_user(claims.sub).await {
-            Ok(Some(user)) if user.is_active && user.token_version == claims.ver => {
-                extensions.insert(LoadedUser(user));
-                return format!("user:{}", claims.sub);
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "user lookup for rate limiting failed"),
-        }
-    }
-    format!("ip:{}", ip.0)
-}
-
-async fn key_is_live(state: &AppState, hash: &str) -> bool {
-    let verified = &state.auth.verified_keys;
-    if verified.contains(hash) {
-        return true;
-    }
-    let now = time::OffsetDateTime::now_utc();
-    match state.store.find_api_key_by_hash(hash).await {
-        Ok(Some(record)) if record.is_active && record.expires_at.is_none_or(|at| at > now) => {
-            verified.remember(hash);
-            true
-        }
-        Ok(_) => false,
-        Err(err) => {
-            tracing::warn!(error = %err, "API key lookup for rate limiting failed");
-            false
-        }
+/// Whom a request is counted against (S15, S17): the account a current credential proves
+/// — every API key of an account draws on the account's quota, so more keys never mean
+/// more requests — else the client address. A forged, revoked or outdated credential
+/// cannot spend anyone's quota: it is counted against its sender's address.
+fn subject(identity: &Identity, ip: ClientIp) -> String {
+    match identity {
+        Identity::Account { user, .. } => format!("user:{}", user.id),
+        Identity::Anonymous | Identity::Refused => format!("ip:{}", ip.0),
     }
 }
 
@@ -177,6 +123,10 @@ fn exempt(path: &str) -> bool {
 
 fn is_extraction(method: &Method, path: &str) -> bool {
     method == Method::POST && path == "/api/v1/colors/extract"
+}
+
+fn is_register(method: &Method, path: &str) -> bool {
+    method == Method::POST && path == "/api/v1/auth/register"
 }
 
 fn is_login(method: &Method, path: &str) -> bool {
@@ -238,7 +188,21 @@ async fn limit(state: AppState, request: Request, next: Next) -> Response {
         .copied()
         .unwrap_or(ClientIp(std::net::IpAddr::from([127, 0, 0, 1])));
     let (mut parts, body) = request.into_parts();
-    let who = subject(&state, &parts.headers, &mut parts.extensions, ip).await;
+    let identity =
+        Identity::resolve(&state, &parts.headers, &RequestMeta::from_parts(&parts)).await;
+    let who = subject(&identity, ip);
+    let key_quota = match identity.as_ref() {
+        Identity::Account {
+            via:
+                Via::ApiKey {
+                    key_id,
+                    rate_per_minute: Some(limit),
+                },
+            ..
+        } => Some((format!("key:{key_id}"), *limit)),
+        _ => None,
+    };
+    parts.extensions.insert(identity);
     let request = Request::from_parts(parts, body);
     let config = &state.config;
     let mut checks = vec![
@@ -251,6 +215,17 @@ async fn limit(state: AppState, request: Request, next: Next) -> Response {
             Quota::per_hour(config.rate_per_hour),
         ),
     ];
+    if let Some((key, limit)) = key_quota {
+        // A key's own, lower quota, on top of its account's.
+        checks.push((format!("all:m:{key}"), Quota::per_minute(limit)));
+    }
+    if is_register(request.method(), &path) {
+        // S15: accounts are cheap to make; one address makes a few an hour.
+        checks.push((
+            format!("register:ip:{}", ip.0),
+            Quota::per_hour(config.register_per_hour),
+        ));
+    }
     if is_extraction(request.method(), &path) {
         checks.push((
             format!("extract:{who}"),

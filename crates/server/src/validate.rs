@@ -12,7 +12,7 @@ const MAX_EMAIL_LEN: usize = 254;
 pub struct Checks(Vec<FieldError>);
 
 impl Checks {
-    pub fn check<T>(&mut self, field: &str, result: Result<T, &'static str>) -> Option<T> {
+    pub fn check<T, M: Into<String>>(&mut self, field: &str, result: Result<T, M>) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(message) => {

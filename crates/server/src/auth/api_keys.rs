@@ -1,10 +1,6 @@
 //! API keys (S7): `ct_` plus 32 random bytes, stored only as a SHA-256 hash, shown once;
 //! scopes map to HTTP method classes.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,53 +40,6 @@ pub fn is_well_formed(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Hashes of keys recently proven live, so the rate limiter can count a request against
-/// its key (S15) without a database lookup each time, while a forged key, never proven,
-/// is counted against its address. Bounded in size and age: a revoked key drops out on
-/// its next use or within `TTL`.
-pub struct VerifiedKeys {
-    seen: Mutex<HashMap<String, Instant>>,
-}
-
-impl VerifiedKeys {
-    const TTL: Duration = Duration::from_secs(120);
-    const CAPACITY: usize = 10_000;
-
-    pub fn new() -> Self {
-        Self {
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn contains(&self, hash: &str) -> bool {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(hash).is_some_and(|at| at.elapsed() < Self::TTL)
-    }
-
-    pub fn remember(&self, hash: &str) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= Self::CAPACITY && !seen.contains_key(hash) {
-            seen.retain(|_, at| at.elapsed() < Self::TTL);
-            if seen.len() >= Self::CAPACITY {
-                // Full of live keys: this one is counted by address until room frees up.
-                return;
-            }
-        }
-        seen.insert(hash.to_owned(), Instant::now());
-    }
-
-    pub fn forget(&self, hash: &str) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.remove(hash);
-    }
-}
-
-impl Default for VerifiedKeys {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// The scope a request needs, by method class: reads, writes, deletes.
 pub fn required_scope(method: &Method) -> Scope {
     match *method {
@@ -117,16 +66,6 @@ mod tests {
         assert!(is_well_formed(&a.key));
         assert!(!is_well_formed("ct_short"));
         assert!(!is_well_formed(&format!("xx_{}", &a.key[3..])));
-    }
-
-    #[test]
-    fn s15_verified_keys_remember_and_forget() {
-        let keys = VerifiedKeys::new();
-        assert!(!keys.contains("a"));
-        keys.remember("a");
-        assert!(keys.contains("a"));
-        keys.forget("a");
-        assert!(!keys.contains("a"));
     }
 
     #[test]

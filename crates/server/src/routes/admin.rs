@@ -13,7 +13,7 @@ use crate::audit::Outcome;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::store::{AuditEvent, Role, User};
+use crate::store::{AdminUpdate, AuditEvent, Role, User};
 use crate::validate::Paging;
 
 #[derive(Serialize)]
@@ -100,20 +100,41 @@ pub async fn update_user(
             "admins cannot disable or demote their own account".into(),
         ));
     }
-    let updated = state
+    // S27: disabling revokes the account's sessions, and the last active admin stays,
+    // both decided in the store's transaction whatever else runs at the same time.
+    let updated = match state
         .store
-        .update_user_admin(id, body.is_active, roles.as_deref())
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound)?;
-    if body.is_active == Some(false) {
-        // S4: a disabled account keeps no session.
-        state
-            .store
-            .revoke_user_refresh_tokens(id)
-            .await
-            .map_err(ApiError::internal)?;
-    }
+        .update_user_admin(
+            Some(principal.user.id),
+            id,
+            body.is_active,
+            roles.as_deref(),
+        )
+        .await?
+    {
+        AdminUpdate::Updated(user) => user,
+        AdminUpdate::NotFound => return Err(ApiError::NotFound),
+        AdminUpdate::ActorNotAdmin => {
+            return Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ));
+        }
+        AdminUpdate::LastAdmin => {
+            principal
+                .audit(&state.store)
+                .record(
+                    &principal.actor(),
+                    "admin_update_user",
+                    Some(id.to_string()),
+                    Outcome::Failure,
+                    json!({ "reason": "last active admin", "is_active": body.is_active, "roles": roles }),
+                )
+                .await;
+            return Err(ApiError::Conflict(
+                "at least one active admin must remain".into(),
+            ));
+        }
+    };
     principal
         .record(
             &state.store,

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiForm, ApiJson, ApiPath, ApiQuery};
 use crate::limits::{self, Quota};
 use crate::request_id::ClientIp;
-use crate::store::{ApiKeyRecord, RefreshTokenRecord, Role, Scope, StoreError, User};
+use crate::store::{ApiKeyRecord, RefreshTokenRecord, Role, Rotation, Scope, StoreError, User};
 use crate::validate::{self, Checks, Paging};
 
 /// Most API keys one account may hold at once.
@@ -288,21 +288,21 @@ pub async fn login(
     };
 
     state.auth.throttle.record_success(&account, ip);
-    state
-        .store
-        .record_login(user.id)
-        .await
-        .map_err(ApiError::internal)?;
+    state.store.record_login(user.id).await?;
     let refresh = state
         .auth
         .tokens
         .issue_refresh(&user, Uuid::new_v4())
         .map_err(ApiError::internal)?;
-    state
+    // S27: the session starts only if the account is as it was when the password was
+    // checked; a password change or disable in between refuses it.
+    let started = state
         .store
-        .insert_refresh_token(&refresh_record(user.id, &refresh))
-        .await
-        .map_err(ApiError::internal)?;
+        .insert_refresh_token(&refresh_record(user.id, &refresh), user.token_version)
+        .await?;
+    if !started {
+        return Err(ApiError::InvalidCredentials);
+    }
     audit
         .record(
             &user_actor(user.id),
@@ -331,47 +331,40 @@ pub async fn refresh(
         meta: &meta,
     };
     let record = stored_refresh_token(&state, &body.refresh_token).await?;
-    if record.revoked_at.is_some() {
-        if record.replaced_by.is_some() {
-            return Err(refresh_reuse(&state, &audit, &record).await);
-        }
-        return Err(ApiError::Unauthorized);
-    }
-    if record.expires_at <= OffsetDateTime::now_utc() {
-        return Err(ApiError::Unauthorized);
-    }
     let user = state
         .store
         .find_user(record.user_id)
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|u| u.is_active)
+        .await?
         .ok_or(ApiError::Unauthorized)?;
-
     let next = state
         .auth
         .tokens
         .issue_refresh(&user, record.family_id)
         .map_err(ApiError::internal)?;
-    let rotated = state
+    // S4/S27: the store decides under the account's row lock, so a logout, password
+    // change or disable racing this refresh either sees the new token or refuses it.
+    let current = match state
         .store
-        .rotate_refresh_token(record.id, &refresh_record(user.id, &next))
-        .await
-        .map_err(ApiError::internal)?;
-    if !rotated {
-        // Another request used this token first: the same as a reuse.
-        return Err(refresh_reuse(&state, &audit, &record).await);
-    }
+        .rotate_refresh_token(&record, &refresh_record(user.id, &next))
+        .await?
+    {
+        Rotation::Rotated(current) => current,
+        Rotation::Reused { tokens_revoked } => {
+            audit_reuse(&audit, &record, tokens_revoked).await;
+            return Err(ApiError::Unauthorized);
+        }
+        Rotation::Refused => return Err(ApiError::Unauthorized),
+    };
     audit
         .record(
-            &user_actor(user.id),
+            &user_actor(current.id),
             "token_refresh",
-            Some(user.id.to_string()),
+            Some(current.id.to_string()),
             Outcome::Success,
             json!({}),
         )
         .await;
-    token_response(&state, &user, next)
+    token_response(&state, &current, next)
 }
 
 /// The stored record of a refresh token that verifies as one (S3); any failure is a 401.
@@ -393,31 +386,18 @@ async fn stored_refresh_token(
         .ok_or(ApiError::Unauthorized)
 }
 
-/// S4: a rotated token came back. Whoever holds the family, it is compromised: revoke it,
-/// and end the access tokens minted from it too, or a thief keeps one for its lifetime.
-async fn refresh_reuse(
-    state: &AppState,
-    audit: &Audit<'_>,
-    record: &RefreshTokenRecord,
-) -> ApiError {
-    let revoked = state
-        .store
-        .revoke_refresh_family(record.family_id)
-        .await
-        .unwrap_or(0);
-    if let Err(err) = state.store.bump_token_version(record.user_id).await {
-        tracing::error!(error = %err, "could not end access tokens after refresh reuse");
-    }
+/// S4: a rotated token came back. Whoever holds the family, it is compromised: the store
+/// has revoked it and ended the access tokens minted from it, in one transaction.
+async fn audit_reuse(audit: &Audit<'_>, record: &RefreshTokenRecord, tokens_revoked: u64) {
     audit
         .record(
             &user_actor(record.user_id),
             "refresh_reuse",
             Some(record.user_id.to_string()),
             Outcome::Denied,
-            json!({ "family_revoked": true, "tokens_revoked": revoked }),
+            json!({ "family_revoked": true, "tokens_revoked": tokens_revoked }),
         )
         .await;
-    ApiError::Unauthorized
 }
 
 pub async fn logout(
@@ -431,17 +411,12 @@ pub async fn logout(
     if record.user_id != principal.user.id {
         return Err(ApiError::Unauthorized);
     }
+    // The family is revoked and outstanding access tokens die in one transaction; other
+    // devices renew with their own refresh token.
     state
         .store
-        .revoke_refresh_family(record.family_id)
-        .await
-        .map_err(ApiError::internal)?;
-    // Outstanding access tokens die too; other devices renew with their own refresh token.
-    state
-        .store
-        .bump_token_version(principal.user.id)
-        .await
-        .map_err(ApiError::internal)?;
+        .revoke_refresh_family(principal.user.id, record.family_id)
+        .await?;
     principal
         .record(
             &state.store,
@@ -469,7 +444,7 @@ pub async fn change_password(
     principal: Principal,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<PasswordChange>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<PasswordChanged>, ApiError> {
     principal.require_session()?;
     let user = &principal.user;
     let audit = principal.audit(&state.store);
@@ -505,7 +480,7 @@ pub async fn change_password(
         check_policy(&body.new_password, &user.email),
     );
     if body.new_password == body.current_password {
-        checks.check::<()>("new_password", Err("must differ from the current password"));
+        checks.check::<(), _>("new_password", Err("must differ from the current password"));
     }
     checks.finish()?;
 
@@ -514,25 +489,29 @@ pub async fn change_password(
         .passwords
         .hash(SecretString::from(body.new_password))
         .await?;
-    state
-        .store
-        .update_password(user.id, &hash)
-        .await
-        .map_err(ApiError::internal)?;
-    state
-        .store
-        .revoke_user_refresh_tokens(user.id)
-        .await
-        .map_err(ApiError::internal)?;
+    // S4/S27: the new hash, the end of every session and every API key, in one
+    // transaction; the caller is told what was revoked.
+    let revoked = state.store.update_password(user.id, &hash).await?;
     principal
         .record(
             &state.store,
             "password_change",
             Some(user.id.to_string()),
-            json!({ "sessions_revoked": true }),
+            json!({ "sessions_revoked": revoked.refresh_tokens, "api_keys_revoked": revoked.api_keys }),
         )
         .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(PasswordChanged {
+        sessions_revoked: revoked.refresh_tokens,
+        api_keys_revoked: revoked.api_keys,
+    }))
+}
+
+/// What a password change ended: every refresh token (session) and every API key of the
+/// account; the caller signs in again and creates new keys.
+#[derive(Serialize)]
+pub struct PasswordChanged {
+    sessions_revoked: u64,
+    api_keys_revoked: u64,
 }
 
 #[derive(Deserialize)]
@@ -542,6 +521,9 @@ pub struct CreateApiKey {
     scopes: Vec<Scope>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    /// A per-minute quota for this key below the account's (S15); the key always draws
+    /// on the account's quota as well.
+    rate_per_minute: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -554,6 +536,7 @@ pub struct CreatedApiKey {
     scopes: Vec<Scope>,
     #[serde(with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    rate_per_minute: Option<i64>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -568,6 +551,7 @@ pub struct ApiKeyView {
     expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     last_used_at: Option<OffsetDateTime>,
+    rate_per_minute: Option<i64>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -581,6 +565,7 @@ impl From<ApiKeyRecord> for ApiKeyView {
             scopes: k.scopes.0,
             expires_at: k.expires_at,
             last_used_at: k.last_used_at,
+            rate_per_minute: k.rate_per_minute,
             created_at: k.created_at,
         }
     }
@@ -599,13 +584,25 @@ pub async fn create_api_key(
     scopes.sort();
     scopes.dedup();
     if scopes.is_empty() {
-        checks.check::<()>(
+        checks.check::<(), _>(
             "scopes",
             Err("must name at least one of read, write, delete"),
         );
     }
     if body.expires_at.is_some_and(|at| at <= now) {
-        checks.check::<()>("expires_at", Err("must be in the future"));
+        checks.check::<(), _>("expires_at", Err("must be in the future"));
+    }
+    let account_rate = i64::from(state.config.rate_per_minute);
+    if body
+        .rate_per_minute
+        .is_some_and(|n| !(1..=account_rate).contains(&n))
+    {
+        checks.check::<(), _>(
+            "rate_per_minute",
+            Err(format!(
+                "must be between 1 and the account's {account_rate}"
+            )),
+        );
     }
     checks.finish()?;
     let Some(name) = name else {
@@ -625,6 +622,7 @@ pub async fn create_api_key(
         expires_at: body.expires_at,
         last_used_at: None,
         created_at: now,
+        rate_per_minute: body.rate_per_minute,
     };
     let stored = state
         .store
@@ -651,6 +649,7 @@ pub async fn create_api_key(
         prefix: record.key_prefix,
         scopes,
         expires_at: record.expires_at,
+        rate_per_minute: record.rate_per_minute,
         created_at: record.created_at,
     };
     Ok((StatusCode::CREATED, Json(created)).into_response())

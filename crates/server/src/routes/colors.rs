@@ -2,7 +2,6 @@
 //! list, curate (role, name), delete, and export (S8, S11-S13, S18, S24).
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -20,43 +19,16 @@ use super::ownership;
 use super::projects::{ImageView, nullable};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::blocking::{self, BlockingPool};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, is_json_content_type, parse_json};
 use crate::intake::{Base64Error, decode_base64};
+use crate::request_id::ClientIp;
 use crate::routes::EXTRACT_BODY_LIMIT;
 use crate::store::{ColorTokenRecord, ExtractionSession, Page, TokenChange};
-use crate::uploads::UploadSlots;
 use crate::validate::{self, Checks, Paging};
 
 pub const DEFAULT_MAX_COLORS: i64 = 8;
-/// How long an extraction waits for a CPU slot before the client is told to retry (S18).
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Most tokens one export holds; a project with more is refused rather than cut short.
-const EXPORT_MAX_TOKENS: i64 = 5000;
 const MAX_TEXT_FIELD: usize = 128;
-
-/// Bounds on extraction work (S18): decoding and quantization slots, one per core, and
-/// upload slots, two per core and shared fairly between accounts (see [`UploadSlots`]).
-pub struct ExtractionPool {
-    cpu: BlockingPool,
-    uploads: UploadSlots,
-}
-
-impl ExtractionPool {
-    pub fn new() -> Self {
-        Self {
-            cpu: BlockingPool::per_core(QUEUE_TIMEOUT),
-            uploads: UploadSlots::new(blocking::cores() * 2, QUEUE_TIMEOUT),
-        }
-    }
-}
-
-impl Default for ExtractionPool {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// A stored colour token as clients see it.
 #[derive(Serialize)]
@@ -245,10 +217,10 @@ async fn from_multipart(
     }
     let mut checks = Checks::default();
     if project_id.is_none() {
-        checks.check::<()>("project_id", Err("is required"));
+        checks.check::<(), _>("project_id", Err("is required"));
     }
     if image.as_ref().is_none_or(Vec::is_empty) {
-        checks.check::<()>("image", Err("a non-empty image file is required"));
+        checks.check::<(), _>("image", Err("a non-empty image file is required"));
     }
     checks.finish()?;
     Ok(ExtractInput {
@@ -324,6 +296,7 @@ struct ExtractResponse {
 pub async fn extract_colors(
     State(state): State<AppState>,
     principal: Principal,
+    ClientIp(client_ip): ClientIp,
     request: Request,
 ) -> Result<Response, ApiError> {
     let max_image_bytes = state.config.max_image_bytes;
@@ -333,7 +306,10 @@ pub async fn extract_colors(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let _upload = state.extraction.uploads.acquire(principal.user.id).await?;
+    let _upload = state
+        .images
+        .upload_slot(principal.user.id, client_ip)
+        .await?;
     let input = if is_json_content_type(request.headers()) {
         let bytes = read_body(request, EXTRACT_BODY_LIMIT).await?;
         from_json(&bytes, max_image_bytes)?
@@ -370,11 +346,10 @@ pub async fn extract_colors(
     let image = input.image;
     let started = std::time::Instant::now();
     let (width, height, format, palette) = state
-        .extraction
-        .cpu
-        .run(move || {
-            copythat_core::extract(&image, &limits, max_colors)
-                .map(|(img, palette)| (img.width, img.height, img.format, palette))
+        .images
+        .run(image, limits, move |img| {
+            copythat_core::extract_palette(&img, max_colors)
+                .map(|palette| (img.width, img.height, img.format, palette))
         })
         .await?
         .map_err(engine_error)?;
@@ -407,9 +382,8 @@ pub async fn extract_colors(
         .collect();
     let saved = state
         .store
-        .save_extraction(new_session.as_ref(), &records)
-        .await
-        .map_err(ApiError::internal)?;
+        .save_extraction(new_session.as_ref(), &records, state.config.caps)
+        .await?;
 
     let detail = json!({
         "project_id": project.id,
@@ -581,32 +555,38 @@ pub async fn export_project(
             "must be one of dtcg, dtcg-hex, css, scss, tailwind, tailwind4, style-dictionary",
         )
     })?;
+    // A project holds at most the token cap, so one page of that size is all of it.
+    let max_tokens = state.config.caps.tokens_per_project;
     let page = Page {
-        limit: EXPORT_MAX_TOKENS,
+        limit: max_tokens,
         offset: 0,
     };
-    let (records, total) = state
-        .store
-        .list_tokens(project.id, None, page)
-        .await
-        .map_err(ApiError::internal)?;
-    // An export that left tokens out without saying so would be worse than none.
-    if total > EXPORT_MAX_TOKENS {
+    let (records, total) = state.store.list_tokens(project.id, None, page).await?;
+    // An export that left tokens out without saying so would be worse than none (a
+    // project filled before the cap was lowered).
+    if total > max_tokens {
         return Err(ApiError::Unprocessable(format!(
             "the project holds {total} colour tokens and an export takes at most \
-             {EXPORT_MAX_TOKENS}: delete some first"
+             {max_tokens}: delete some first"
         )));
     }
-    let tokens: Vec<ExportToken> = records
-        .into_iter()
-        .map(|t| ExportToken {
-            role: t.role.as_deref().and_then(|r| TokenRole::from_str(r).ok()),
-            name: t.name,
-            hex: t.hex,
-            share: Some(t.share),
+    let set_name = project.name.clone();
+    // S18: naming and rendering thousands of tokens is CPU work: off the async threads.
+    let body = state
+        .exports
+        .run(move || {
+            let tokens: Vec<ExportToken> = records
+                .into_iter()
+                .map(|t| ExportToken {
+                    role: t.role.as_deref().and_then(|r| TokenRole::from_str(r).ok()),
+                    name: t.name,
+                    hex: t.hex,
+                    share: Some(t.share),
+                })
+                .collect();
+            copythat_core::export(format, &set_name, &tokens)
         })
-        .collect();
-    let body = copythat_core::export(format, &project.name, &tokens);
+        .await?;
     let stem = match copythat_core::export::slug(&project.name) {
         s if s.is_empty() => "tokens".to_owned(),
         s => s,

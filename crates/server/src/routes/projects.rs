@@ -77,9 +77,8 @@ pub async fn create_project(
     };
     state
         .store
-        .insert_project(&project)
-        .await
-        .map_err(ApiError::internal)?;
+        .insert_project(&project, state.config.caps)
+        .await?;
     principal
         .record(
             &state.store,
@@ -266,9 +265,8 @@ pub async fn create_session(
     };
     state
         .store
-        .insert_session(&session)
-        .await
-        .map_err(ApiError::internal)?;
+        .insert_session(&session, state.config.caps)
+        .await?;
     principal
         .record(
             &state.store,

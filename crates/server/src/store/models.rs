@@ -68,6 +68,8 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<OffsetDateTime>,
     pub last_used_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// The key's own per-minute quota, below its account's (S15); `None`: the account's.
+    pub rate_per_minute: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Connection, PgPool, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::sql::{shared_helpers, shared_store_impl};
+use super::sql::{WRITE_RETRIES, shared_helpers, shared_store_impl, write_tx};
 use super::*;
 
 pub struct PgStore {
@@ -56,6 +56,13 @@ impl PgStore {
     }
 }
 
-shared_helpers!(Postgres);
+shared_helpers!(Postgres, for_update = " FOR UPDATE");
 
-shared_store_impl!(PgStore, "postgres", "./migrations/postgres");
+shared_store_impl!(
+    PgStore,
+    "postgres",
+    "./migrations/postgres",
+    begin_write = "BEGIN",
+    for_update = " FOR UPDATE",
+    lock_admins = "SELECT pg_advisory_xact_lock(7021965326511)"
+);

@@ -1,8 +1,50 @@
 //! The statements both backends share, written once: SQLite and PostgreSQL both accept
 //! `$N` parameters, `RETURNING` and `ON CONFLICT`, so one body serves both pools.
+//!
+//! Writes that read before they write run in a write transaction that takes its locks up
+//! front (S27): SQLite's `BEGIN IMMEDIATE` (a deferred transaction that reads first fails
+//! with SQLITE_BUSY instead of waiting once another writer commits), PostgreSQL's
+//! `FOR UPDATE` on the owning row. Contention that still surfaces is retried a few times,
+//! then reported as [`StoreError::Busy`] (a 503, never a 500).
+
+/// Runs `$body` (which ends by committing) in a write transaction, retrying it from the
+/// start when the database reports contention.
+macro_rules! write_tx {
+    ($pool:expr, $begin:expr, $ty:ty, |$tx:ident| $body:block) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            let result: StoreResult<$ty> = async {
+                #[allow(unused_mut)]
+                let mut $tx = $pool.begin_with($begin).await?;
+                $body
+            }
+            .await;
+            match result {
+                Err(err) if err.is_transient() && attempt < WRITE_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        5 * u64::from(attempt * attempt),
+                    ))
+                    .await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// How often a write transaction that met contention is run again.
+pub(crate) const WRITE_RETRIES: u32 = 4;
 
 macro_rules! shared_store_impl {
-    ($store:ty, $backend:literal, $migrations:literal) => {
+    (
+        $store:ty,
+        $backend:literal,
+        $migrations:literal,
+        begin_write = $begin:literal,
+        for_update = $for_update:literal,
+        lock_admins = $lock_admins:literal
+    ) => {
     #[async_trait]
     impl Store for $store {
         fn backend(&self) -> &'static str {
@@ -69,17 +111,44 @@ macro_rules! shared_store_impl {
             Ok((items, total))
         }
 
-        async fn update_password(&self, id: Uuid, password_hash: &str) -> StoreResult<()> {
-            sqlx::query(
-                "UPDATE users SET password_hash = $1, token_version = token_version + 1,
-                    updated_at = $2 WHERE id = $3",
-            )
-            .bind(password_hash)
-            .bind(OffsetDateTime::now_utc())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+        async fn update_password(&self, id: Uuid, password_hash: &str) -> StoreResult<Revoked> {
+            write_tx!(self.pool, $begin, Revoked, |tx| {
+                let now = OffsetDateTime::now_utc();
+                let updated = sqlx::query(
+                    "UPDATE users SET password_hash = $1, token_version = token_version + 1,
+                        updated_at = $2 WHERE id = $3",
+                )
+                .bind(password_hash)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    return Ok(Revoked::default());
+                }
+                let refresh_tokens = sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $1
+                     WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let api_keys = sqlx::query(
+                    "UPDATE api_keys SET is_active = FALSE WHERE user_id = $1 AND is_active",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(Revoked {
+                    refresh_tokens,
+                    api_keys,
+                })
+            })
         }
 
         async fn record_login(&self, id: Uuid) -> StoreResult<()> {
@@ -91,54 +160,90 @@ macro_rules! shared_store_impl {
             Ok(())
         }
 
-        async fn bump_token_version(&self, id: Uuid) -> StoreResult<()> {
-            sqlx::query(
-                "UPDATE users SET token_version = token_version + 1, updated_at = $1 WHERE id = $2",
-            )
-            .bind(OffsetDateTime::now_utc())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        }
-
         async fn update_user_admin(
             &self,
+            actor: Option<Uuid>,
             id: Uuid,
             is_active: Option<bool>,
             roles: Option<&[Role]>,
-        ) -> StoreResult<Option<User>> {
-            let mut tx = self.pool.begin().await?;
-            let Some(current) = sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+        ) -> StoreResult<AdminUpdate> {
+            write_tx!(self.pool, $begin, AdminUpdate, |tx| {
+                // Admin changes queue behind one another, so two admins demoting each
+                // other cannot both see the other still standing.
+                sqlx::query($lock_admins).execute(&mut *tx).await?;
+                if let Some(actor) = actor {
+                    let acting = lock_user(&mut tx, actor).await?;
+                    if !acting.is_some_and(|a| a.is_active && a.is_admin()) {
+                        return Ok(AdminUpdate::ActorNotAdmin);
+                    }
+                }
+                let Some(current) = sqlx::query_as::<_, User>(concat!(
+                    "SELECT * FROM users WHERE id = $1",
+                    $for_update
+                ))
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
-            else {
-                return Ok(None);
-            };
-            let new_active = is_active.unwrap_or(current.is_active);
-            let mut new_roles = roles.map(<[Role]>::to_vec).unwrap_or(current.roles.0.clone());
-            new_roles.sort();
-            new_roles.dedup();
-            let changed = new_active != current.is_active || new_roles != current.roles.0;
-            let bump = i64::from(changed);
-            let updated = sqlx::query_as::<_, User>(
-                "UPDATE users SET is_active = $1, roles = $2, token_version = token_version + $3,
-                    updated_at = $4 WHERE id = $5 RETURNING *",
-            )
-            .bind(new_active)
-            .bind(Json(new_roles))
-            .bind(bump)
-            .bind(OffsetDateTime::now_utc())
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(Some(updated))
+                else {
+                    return Ok(AdminUpdate::NotFound);
+                };
+                let new_active = is_active.unwrap_or(current.is_active);
+                let mut new_roles = roles.map(<[Role]>::to_vec).unwrap_or(current.roles.0.clone());
+                new_roles.sort();
+                new_roles.dedup();
+                let changed = new_active != current.is_active || new_roles != current.roles.0;
+                let now = OffsetDateTime::now_utc();
+                let updated = sqlx::query_as::<_, User>(
+                    "UPDATE users SET is_active = $1, roles = $2, token_version = token_version + $3,
+                        updated_at = $4 WHERE id = $5 RETURNING *",
+                )
+                .bind(new_active)
+                .bind(Json(new_roles))
+                .bind(i64::from(changed))
+                .bind(now)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let admins: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM users
+                     WHERE is_active AND CAST(roles AS TEXT) LIKE '%\"admin\"%'",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                if admins == 0 {
+                    tx.rollback().await?;
+                    return Ok(AdminUpdate::LastAdmin);
+                }
+                if !new_active {
+                    // S4: a disabled account keeps no session.
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET revoked_at = $1
+                         WHERE user_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(AdminUpdate::Updated(updated))
+            })
         }
 
-        async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
-            insert_refresh(&self.pool, t).await
+        async fn insert_refresh_token(
+            &self,
+            t: &RefreshTokenRecord,
+            token_version: i64,
+        ) -> StoreResult<bool> {
+            write_tx!(self.pool, $begin, bool, |tx| {
+                let current = lock_user(&mut tx, t.user_id).await?;
+                if !current.is_some_and(|u| u.is_active && u.token_version == token_version) {
+                    return Ok(false);
+                }
+                insert_refresh(&mut *tx, t).await?;
+                tx.commit().await?;
+                Ok(true)
+            })
         }
 
         async fn find_refresh_token(
@@ -155,90 +260,110 @@ macro_rules! shared_store_impl {
 
         async fn rotate_refresh_token(
             &self,
-            old: Uuid,
+            old: &RefreshTokenRecord,
             new: &RefreshTokenRecord,
-        ) -> StoreResult<bool> {
-            let mut tx = self.pool.begin().await?;
-            // The conditional update is the lock: of two concurrent uses, one matches.
-            let claimed = sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $1, replaced_by = $2
-                 WHERE id = $3 AND revoked_at IS NULL",
-            )
-            .bind(OffsetDateTime::now_utc())
-            .bind(new.id)
-            .bind(old)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed != 1 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            insert_refresh(&mut *tx, new).await?;
-            tx.commit().await?;
-            Ok(true)
+        ) -> StoreResult<Rotation> {
+            write_tx!(self.pool, $begin, Rotation, |tx| {
+                // The owner's row lock orders this against every revocation of the
+                // account: a revocation either sees the new token or makes this refuse.
+                let Some(user) = lock_user(&mut tx, old.user_id).await? else {
+                    return Ok(Rotation::Refused);
+                };
+                let stored = sqlx::query_as::<_, RefreshTokenRecord>(
+                    "SELECT * FROM refresh_tokens WHERE id = $1",
+                )
+                .bind(old.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(stored) = stored else {
+                    return Ok(Rotation::Refused);
+                };
+                let now = OffsetDateTime::now_utc();
+                if stored.revoked_at.is_some() {
+                    if stored.replaced_by.is_none() {
+                        return Ok(Rotation::Refused);
+                    }
+                    let tokens_revoked =
+                        end_family(&mut tx, stored.user_id, stored.family_id, now).await?;
+                    tx.commit().await?;
+                    return Ok(Rotation::Reused { tokens_revoked });
+                }
+                if !user.is_active || stored.expires_at <= now {
+                    return Ok(Rotation::Refused);
+                }
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1, replaced_by = $2 WHERE id = $3")
+                    .bind(now)
+                    .bind(new.id)
+                    .bind(old.id)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_refresh(&mut *tx, new).await?;
+                tx.commit().await?;
+                Ok(Rotation::Rotated(user))
+            })
         }
 
-        async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<u64> {
-            Ok(sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $1
-                 WHERE family_id = $2 AND revoked_at IS NULL",
+        async fn count_live_refresh_tokens(&self, user_id: Uuid) -> StoreResult<i64> {
+            Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM refresh_tokens
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
-            .bind(OffsetDateTime::now_utc())
-            .bind(family_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-        }
-
-        async fn revoke_user_refresh_tokens(&self, user_id: Uuid) -> StoreResult<u64> {
-            Ok(sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $1
-                 WHERE user_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(OffsetDateTime::now_utc())
             .bind(user_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+            .bind(OffsetDateTime::now_utc())
+            .fetch_one(&self.pool)
+            .await?)
         }
+
+        async fn revoke_refresh_family(&self, user_id: Uuid, family_id: Uuid) -> StoreResult<u64> {
+            write_tx!(self.pool, $begin, u64, |tx| {
+                if lock_user(&mut tx, user_id).await?.is_none() {
+                    return Ok(0);
+                }
+                let revoked =
+                    end_family(&mut tx, user_id, family_id, OffsetDateTime::now_utc()).await?;
+                tx.commit().await?;
+                Ok(revoked)
+            })
+        }
+
 
         async fn insert_api_key_capped(&self, k: &ApiKeyRecord, cap: i64) -> StoreResult<bool> {
-            let mut tx = self.pool.begin().await?;
-            // Writing the owner's row takes its lock (a row lock in PostgreSQL, the write
-            // lock in SQLite) before counting, so concurrent creates queue here.
-            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            write_tx!(self.pool, $begin, bool, |tx| {
+                // The owner's row lock makes the count and the insert one critical
+                // section per user: concurrent creates queue here.
+                if lock_user(&mut tx, k.user_id).await?.is_none() {
+                    return Err(StoreError::MissingParent);
+                }
+                let held: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND is_active",
+                )
                 .bind(k.user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if held >= cap {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, scopes, is_active,
+                        expires_at, last_used_at, created_at, rate_per_minute)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(k.id)
+                .bind(k.user_id)
+                .bind(&k.name)
+                .bind(&k.key_prefix)
+                .bind(&k.key_hash)
+                .bind(&k.scopes)
+                .bind(k.is_active)
+                .bind(k.expires_at)
+                .bind(k.last_used_at)
+                .bind(k.created_at)
+                .bind(k.rate_per_minute)
                 .execute(&mut *tx)
                 .await?;
-            let held: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND is_active",
-            )
-            .bind(k.user_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if held >= cap {
-                return Ok(false);
-            }
-            sqlx::query(
-                "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, scopes, is_active,
-                    expires_at, last_used_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(k.id)
-            .bind(k.user_id)
-            .bind(&k.name)
-            .bind(&k.key_prefix)
-            .bind(&k.key_hash)
-            .bind(&k.scopes)
-            .bind(k.is_active)
-            .bind(k.expires_at)
-            .bind(k.last_used_at)
-            .bind(k.created_at)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(true)
+                tx.commit().await?;
+                Ok(true)
+            })
         }
 
         async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -257,6 +382,17 @@ macro_rules! shared_store_impl {
                     .fetch_optional(&self.pool)
                     .await?,
             )
+        }
+
+        async fn find_api_key_with_user(
+            &self,
+            key_hash: &str,
+        ) -> StoreResult<Option<(ApiKeyRecord, User)>> {
+            let Some(key) = self.find_api_key_by_hash(key_hash).await? else {
+                return Ok(None);
+            };
+            let user = self.find_user(key.user_id).await?;
+            Ok(user.map(|user| (key, user)))
         }
 
         async fn revoke_api_key(&self, id: Uuid, user_id: Uuid) -> StoreResult<bool> {
@@ -281,20 +417,34 @@ macro_rules! shared_store_impl {
             Ok(())
         }
 
-        async fn insert_project(&self, p: &Project) -> StoreResult<()> {
-            sqlx::query(
-                "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(p.id)
-            .bind(p.owner_id)
-            .bind(&p.name)
-            .bind(&p.description)
-            .bind(p.created_at)
-            .bind(p.updated_at)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+        async fn insert_project(&self, p: &Project, caps: Caps) -> StoreResult<()> {
+            write_tx!(self.pool, $begin, (), |tx| {
+                if lock_user(&mut tx, p.owner_id).await?.is_none() {
+                    return Err(StoreError::MissingParent);
+                }
+                let held: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE owner_id = $1")
+                        .bind(p.owner_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if held >= caps.projects_per_user {
+                    return Err(StoreError::CapReached(Cap::Projects(caps.projects_per_user)));
+                }
+                sqlx::query(
+                    "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(p.id)
+                .bind(p.owner_id)
+                .bind(&p.name)
+                .bind(&p.description)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            })
         }
 
         async fn owned_project(&self, id: Uuid, owner: Owner) -> StoreResult<Option<Project>> {
@@ -357,8 +507,14 @@ macro_rules! shared_store_impl {
                 == 1)
         }
 
-        async fn insert_session(&self, s: &ExtractionSession) -> StoreResult<()> {
-            insert_session(&self.pool, s).await
+        async fn insert_session(&self, s: &ExtractionSession, caps: Caps) -> StoreResult<()> {
+            write_tx!(self.pool, $begin, (), |tx| {
+                lock_project(&mut tx, s.project_id).await?;
+                check_session_cap(&mut tx, s.project_id, caps).await?;
+                insert_session(&mut *tx, s).await?;
+                tx.commit().await?;
+                Ok(())
+            })
         }
 
         async fn owned_session(
@@ -411,50 +567,48 @@ macro_rules! shared_store_impl {
             &self,
             new_session: Option<&ExtractionSession>,
             tokens: &[ColorTokenRecord],
+            caps: Caps,
         ) -> StoreResult<Vec<ColorTokenRecord>> {
-            let mut tx = self.pool.begin().await?;
-            if let Some(session) = new_session {
-                insert_session(&mut *tx, session).await?;
-            }
-            let mut saved = Vec::with_capacity(tokens.len());
-            if let Some(first) = tokens.first() {
-                let next: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(position) + 1, 0) FROM color_tokens WHERE session_id = $1",
-                )
-                .bind(first.session_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                for (i, token) in tokens.iter().enumerate() {
-                    let mut token = token.clone();
-                    token.position = next + i as i64;
-                    sqlx::query(
-                        "INSERT INTO color_tokens (id, project_id, session_id, position, hex, rgb,
-                            hsl, oklch, name, share, confidence, role, contrast_white,
-                            contrast_black, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                    )
-                    .bind(token.id)
-                    .bind(token.project_id)
-                    .bind(token.session_id)
-                    .bind(token.position)
-                    .bind(&token.hex)
-                    .bind(&token.rgb)
-                    .bind(&token.hsl)
-                    .bind(&token.oklch)
-                    .bind(&token.name)
-                    .bind(token.share)
-                    .bind(token.confidence)
-                    .bind(&token.role)
-                    .bind(token.contrast_white)
-                    .bind(token.contrast_black)
-                    .bind(token.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    saved.push(token);
+            let project_id = new_session
+                .map(|s| s.project_id)
+                .or_else(|| tokens.first().map(|t| t.project_id));
+            let Some(project_id) = project_id else {
+                return Ok(Vec::new());
+            };
+            write_tx!(self.pool, $begin, Vec<ColorTokenRecord>, |tx| {
+                // The project's row lock orders concurrent extractions into it: positions
+                // and the caps are counted by one of them at a time.
+                lock_project(&mut tx, project_id).await?;
+                if let Some(session) = new_session {
+                    check_session_cap(&mut tx, project_id, caps).await?;
+                    insert_session(&mut *tx, session).await?;
                 }
-            }
-            tx.commit().await?;
-            Ok(saved)
+                let held: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM color_tokens WHERE project_id = $1")
+                        .bind(project_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if held + tokens.len() as i64 > caps.tokens_per_project {
+                    return Err(StoreError::CapReached(Cap::Tokens(caps.tokens_per_project)));
+                }
+                let mut saved = Vec::with_capacity(tokens.len());
+                if let Some(first) = tokens.first() {
+                    let next: i64 = sqlx::query_scalar(
+                        "SELECT COALESCE(MAX(position) + 1, 0) FROM color_tokens WHERE session_id = $1",
+                    )
+                    .bind(first.session_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    for (i, token) in tokens.iter().enumerate() {
+                        let mut token = token.clone();
+                        token.position = next + i as i64;
+                        insert_token(&mut *tx, &token).await?;
+                        saved.push(token);
+                    }
+                }
+                tx.commit().await?;
+                Ok(saved)
+            })
         }
 
         async fn list_tokens(
@@ -576,7 +730,115 @@ macro_rules! shared_store_impl {
 
 /// Free functions the shared methods call with either a pool or a transaction.
 macro_rules! shared_helpers {
-    ($db:ty) => {
+    ($db:ty, for_update = $for_update:literal) => {
+        /// Reads the account row and holds its lock until the transaction ends.
+        async fn lock_user(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            id: Uuid,
+        ) -> StoreResult<Option<User>> {
+            Ok(
+                sqlx::query_as::<_, User>(concat!(
+                    "SELECT * FROM users WHERE id = $1",
+                    $for_update
+                ))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?,
+            )
+        }
+
+        /// Holds the project's row lock until the transaction ends; a project deleted
+        /// meanwhile is a missing parent.
+        async fn lock_project(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            id: Uuid,
+        ) -> StoreResult<()> {
+            let found: Option<Uuid> = sqlx::query_scalar(concat!(
+                "SELECT id FROM projects WHERE id = $1",
+                $for_update
+            ))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            found.map(|_| ()).ok_or(StoreError::MissingParent)
+        }
+
+        async fn check_session_cap(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            project_id: Uuid,
+            caps: Caps,
+        ) -> StoreResult<()> {
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM extraction_sessions WHERE project_id = $1",
+            )
+            .bind(project_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            if held >= caps.sessions_per_project {
+                return Err(StoreError::CapReached(Cap::Sessions(
+                    caps.sessions_per_project,
+                )));
+            }
+            Ok(())
+        }
+
+        /// Revokes a refresh-token family and ends the account's access tokens (S4); the
+        /// caller holds the account's row lock.
+        async fn end_family(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            user_id: Uuid,
+            family_id: Uuid,
+            now: OffsetDateTime,
+        ) -> StoreResult<u64> {
+            sqlx::query(
+                "UPDATE users SET token_version = token_version + 1, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+            Ok(sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $1
+                 WHERE family_id = $2 AND user_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(family_id)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected())
+        }
+
+        async fn insert_token<'e, E>(executor: E, token: &ColorTokenRecord) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO color_tokens (id, project_id, session_id, position, hex, rgb,
+                    hsl, oklch, name, share, confidence, role, contrast_white,
+                    contrast_black, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(token.id)
+            .bind(token.project_id)
+            .bind(token.session_id)
+            .bind(token.position)
+            .bind(&token.hex)
+            .bind(&token.rgb)
+            .bind(&token.hsl)
+            .bind(&token.oklch)
+            .bind(&token.name)
+            .bind(token.share)
+            .bind(token.confidence)
+            .bind(&token.role)
+            .bind(token.contrast_white)
+            .bind(token.contrast_black)
+            .bind(token.created_at)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
         async fn insert_refresh<'e, E>(executor: E, t: &RefreshTokenRecord) -> StoreResult<()>
         where
             E: sqlx::Executor<'e, Database = $db>,
@@ -623,4 +885,4 @@ macro_rules! shared_helpers {
     };
 }
 
-pub(crate) use {shared_helpers, shared_store_impl};
+pub(crate) use {shared_helpers, shared_store_impl, write_tx};

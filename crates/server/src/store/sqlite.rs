@@ -11,7 +11,7 @@ use sqlx::{Sqlite, SqlitePool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::sql::{shared_helpers, shared_store_impl};
+use super::sql::{WRITE_RETRIES, shared_helpers, shared_store_impl, write_tx};
 use super::*;
 
 pub struct SqliteStore {
@@ -76,9 +76,16 @@ fn create_private(_path: &Path) -> StoreResult<()> {
     Ok(())
 }
 
-shared_helpers!(Sqlite);
+shared_helpers!(Sqlite, for_update = "");
 
-shared_store_impl!(SqliteStore, "sqlite", "./migrations/sqlite");
+shared_store_impl!(
+    SqliteStore,
+    "sqlite",
+    "./migrations/sqlite",
+    begin_write = "BEGIN IMMEDIATE",
+    for_update = "",
+    lock_admins = "SELECT 1"
+);
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -173,7 +173,7 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     Ok(response)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s9_first_admin_is_made_only_by_the_cli() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();

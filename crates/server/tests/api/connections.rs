@@ -28,7 +28,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> Option<Vec<u8>> {
     read.ok().map(|()| received)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s18_a_request_head_sent_too_slowly_is_cut_off() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
@@ -57,7 +57,7 @@ async fn s18_a_request_head_sent_too_slowly_is_cut_off() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s18_silent_and_idle_connections_are_closed() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let mut silent = TcpStream::connect(app.addr).await.unwrap();
@@ -78,7 +78,7 @@ async fn s18_silent_and_idle_connections_are_closed() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s18_an_oversized_request_head_is_refused() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let mut stream = TcpStream::connect(app.addr).await.unwrap();

@@ -20,7 +20,7 @@ both_backends! {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s20_every_response_carries_security_headers() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     for path in ["/health", "/nope", "/api/v1/nope"] {
@@ -49,7 +49,7 @@ async fn s20_every_response_carries_security_headers() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s20_hsts_in_production() {
     let key = random_secret();
     let app = spawn_app_with(
@@ -67,7 +67,7 @@ async fn s20_hsts_in_production() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s19_unknown_route_and_method_are_problem_json() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let body = assert_problem(app.get("/api/v1/does-not-exist").await, 404).await;
@@ -79,7 +79,7 @@ async fn s19_unknown_route_and_method_are_problem_json() {
     assert_problem(response, 405).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s20_safe_request_id_is_kept_and_unsafe_one_replaced() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let response = app
@@ -110,7 +110,7 @@ async fn s20_safe_request_id_is_kept_and_unsafe_one_replaced() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s21_cors_allows_configured_origins_only() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let preflight = |origin: &'static str| {
@@ -146,7 +146,7 @@ async fn s21_cors_allows_configured_origins_only() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s1_s20_web_page_is_public_and_has_no_inline_script() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let page = app.get("/").await;
@@ -182,7 +182,7 @@ async fn s1_s20_web_page_is_public_and_has_no_inline_script() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s23_docs_describe_every_route_outside_production() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
@@ -200,7 +200,7 @@ async fn s23_docs_describe_every_route_outside_production() {
     assert_eq!(app.get("/docs").await.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s23_docs_are_off_in_production_unless_enabled() {
     let key = random_secret();
     let prod = [("COPYTHAT_ENV", "production"), ("SECRET_KEY", key.as_str())];

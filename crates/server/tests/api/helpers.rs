@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use copythat_server::app::Application;
 use copythat_server::config::Config;
 use copythat_server::store::{self, DynStore};
+use reqwest::Method;
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -117,7 +119,7 @@ impl TestApp {
         let user = self.new_user().await;
         let id = uuid::Uuid::parse_str(&user.id).unwrap();
         self.store
-            .update_user_admin(id, None, Some(&[Role::User, Role::Admin]))
+            .update_user_admin(None, id, None, Some(&[Role::User, Role::Admin]))
             .await
             .unwrap();
         let tokens: serde_json::Value = self
@@ -215,6 +217,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
         ("COPYTHAT_RATE_PER_HOUR".into(), "1000000".into()),
         ("COPYTHAT_EXTRACT_PER_MINUTE".into(), "100000".into()),
         ("COPYTHAT_LOGIN_PER_MINUTE".into(), "100000".into()),
+        ("COPYTHAT_REGISTER_PER_HOUR".into(), "100000".into()),
     ]);
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
@@ -281,12 +284,12 @@ macro_rules! both_backends {
                     $body
                 }
 
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     run($crate::helpers::Backend::Sqlite).await;
                 }
 
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     run($crate::helpers::Backend::Postgres).await;
                 }
@@ -341,5 +344,53 @@ pub fn assert_leaks_nothing(text: &str) {
         "/tmp/",
     ] {
         assert!(!lowered.contains(needle), "leaked {needle:?} in {text}");
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A PNG of vertical stripes: white page, dark text colour and a small brand accent.
+pub fn brand_png() -> Vec<u8> {
+    copythat_core::synth::encode_png(&copythat_core::synth::stripes(
+        64,
+        &[
+            ([255, 255, 255], 70),
+            ([17, 24, 39], 20),
+            ([37, 99, 235], 10),
+        ],
+    ))
+}
+
+impl TestApp {
+    pub async fn new_project(&self, user: &TestUser, name: &str) -> Value {
+        let response = self
+            .bearer(Method::POST, "/api/v1/projects", &user.access)
+            .json(&json!({ "name": name, "description": "brand colours" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    pub async fn extract(&self, user: &TestUser, body: &Value) -> reqwest::Response {
+        self.bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, user: &TestUser, path: &str) -> (u16, Value) {
+        let response = self
+            .bearer(Method::GET, path, &user.access)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 }

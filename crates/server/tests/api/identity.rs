@@ -43,7 +43,7 @@ fn b64(value: &Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s1_every_route_requires_a_principal() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let table = copythat_server::routes::route_table();
@@ -270,8 +270,11 @@ both_backends! {
         assert_eq!(list["total"], 50);
     }
 
-    async fn s4_password_change_kills_outstanding_tokens(app) {
+    async fn s4_password_change_kills_outstanding_tokens_and_api_keys(app) {
         let user = app.new_user().await;
+        let key = app.new_api_key(&user, &["read"]).await["key"].as_str().unwrap().to_owned();
+        let second_session: serde_json::Value =
+            app.login(&user.email, &user.password).await.json().await.unwrap();
         let new_password = random_password();
         let wrong = app
             .bearer(Method::POST, "/api/v1/auth/password", &user.access)
@@ -288,9 +291,16 @@ both_backends! {
             .send()
             .await
             .unwrap();
-        assert_eq!(changed.status(), 204);
+        assert_eq!(changed.status(), 200);
+        let revoked: serde_json::Value = changed.json().await.unwrap();
+        assert_eq!(revoked["sessions_revoked"], 2, "{revoked}");
+        assert_eq!(revoked["api_keys_revoked"], 1, "{revoked}");
         assert_eq!(me_status(&app, &user.access).await, 401);
         assert_problem(app.refresh(&user.refresh).await, 401).await;
+        let other_refresh = second_session["refresh_token"].as_str().unwrap();
+        assert_problem(app.refresh(other_refresh).await, 401).await;
+        let with_key = app.with_key(Method::GET, "/api/v1/auth/me", &key).send().await.unwrap();
+        assert_problem(with_key, 401).await;
         assert_eq!(app.login(&user.email, &user.password).await.status(), 401);
         assert_eq!(app.login(&user.email, &new_password).await.status(), 200);
     }

@@ -10,7 +10,7 @@ fn header_u64(response: &reqwest::Response, name: &str) -> u64 {
     response.headers()[name].to_str().unwrap().parse().unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_every_response_carries_limits_and_excess_is_429() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "5")])
         .await
@@ -34,7 +34,7 @@ async fn s15_every_response_carries_limits_and_excess_is_429() {
     assert_eq!(app.get("/health").await.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_principals_are_counted_separately_from_their_address() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "8")])
         .await
@@ -63,7 +63,7 @@ async fn s15_principals_are_counted_separately_from_their_address() {
     assert_eq!(other.status(), 200, "Bob has his own quota");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_forged_api_keys_share_their_address_quota() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
         .await
@@ -89,7 +89,8 @@ async fn s15_forged_api_keys_share_their_address_quota() {
         .await
         .unwrap();
     assert_eq!(limited.status(), 429);
-    // A real key, and a signed-in session whatever the scheme's case, keep their own.
+    // A real key and a signed-in session (whatever the scheme's case) are counted against
+    // their account, not the address the forgeries spent.
     let real = app
         .with_key(Method::GET, "/api/v1/auth/me", &key)
         .send()
@@ -106,7 +107,7 @@ async fn s15_forged_api_keys_share_their_address_quota() {
     assert_eq!(shouted.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_a_revoked_access_token_cannot_spend_its_owners_quota() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
         .await
@@ -148,7 +149,7 @@ async fn s15_a_revoked_access_token_cannot_spend_its_owners_quota() {
     assert_eq!(owner.headers()["x-ratelimit-remaining"], "4");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s17_spoofed_forwarded_for_does_not_reset_a_limit() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "3")])
         .await
@@ -178,7 +179,7 @@ async fn s17_spoofed_forwarded_for_does_not_reset_a_limit() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_extraction_has_its_own_quota() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_EXTRACT_PER_MINUTE", "2")])
         .await
@@ -213,7 +214,7 @@ async fn s15_extraction_has_its_own_quota() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s16_redis_limits_are_shared_by_instances() {
     let Ok(redis) = std::env::var("COPYTHAT_TEST_REDIS_URL") else {
         eprintln!("skipped: COPYTHAT_TEST_REDIS_URL is not set, so this Redis test did not run");
@@ -252,7 +253,7 @@ async fn s16_redis_limits_are_shared_by_instances() {
     assert_eq!(passed, 4);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s16_redis_down_fails_open_or_closed_as_configured() {
     // A port nothing listens on: every Redis call fails at once.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -278,7 +279,7 @@ async fn s16_redis_down_fails_open_or_closed_as_configured() {
     assert_problem(shut.get("/api/v1/auth/me").await, 503).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_logins_are_limited_per_account_across_addresses() {
     let app = spawn_app_with(
         Backend::Sqlite,
@@ -312,7 +313,7 @@ async fn s15_logins_are_limited_per_account_across_addresses() {
     assert_eq!(login_from("198.51.100.1").await.unwrap().status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_preflights_are_counted_and_carry_the_headers() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "3")])
         .await
@@ -337,7 +338,7 @@ async fn s15_preflights_are_counted_and_carry_the_headers() {
     assert_eq!(body["status"], 429);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_a_lock_out_answered_by_a_handler_reports_no_room_left() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_LOGIN_PER_MINUTE", "3")])
         .await
@@ -374,7 +375,7 @@ async fn s6_a_lock_out_answered_by_a_handler_reports_no_room_left() {
     assert!(reset >= retry, "reset {reset} before retry-after {retry}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_a_refused_doubled_credential_does_not_spend_its_owners_quota() {
     let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
         .await
@@ -398,4 +399,154 @@ async fn s15_a_refused_doubled_credential_does_not_spend_its_owners_quota() {
         .unwrap();
     assert_eq!(owner.status(), 200);
     assert_eq!(owner.headers()["x-ratelimit-remaining"], "5");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s15_every_api_key_draws_on_its_accounts_quota() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "12")])
+        .await
+        .unwrap();
+    let user = app.new_user().await;
+    // Three key creations are three of the account's twelve requests.
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        keys.push(
+            app.new_api_key(&user, &["read"]).await["key"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let response = app
+            .with_key(Method::GET, "/api/v1/projects", &keys[i % keys.len()])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 200, 429]);
+    // The session is the same account: it is out of quota too.
+    let session = app
+        .bearer(Method::GET, "/api/v1/projects", &user.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 429, "more keys never mean more requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s15_an_api_key_may_have_a_lower_quota_of_its_own() {
+    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "20")])
+        .await
+        .unwrap();
+    let user = app.new_user().await;
+    let create = |body: serde_json::Value| {
+        app.bearer(Method::POST, "/api/v1/auth/api-keys", &user.access)
+            .json(&body)
+            .send()
+    };
+    let too_high =
+        create(serde_json::json!({ "name": "ci", "scopes": ["read"], "rate_per_minute": 21 }))
+            .await
+            .unwrap();
+    let body = assert_problem(too_high, 422).await;
+    assert_eq!(body["errors"][0]["field"], "rate_per_minute");
+    let slow: serde_json::Value =
+        create(serde_json::json!({ "name": "ci", "scopes": ["read"], "rate_per_minute": 2 }))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(slow["rate_per_minute"], 2);
+    let slow = slow["key"].as_str().unwrap();
+    let fast = app.new_api_key(&user, &["read"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |key: &str| app.with_key(Method::GET, "/api/v1/projects", key).send();
+    assert_eq!(get(slow).await.unwrap().status(), 200);
+    let second = get(slow).await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        second.headers()["x-ratelimit-limit"],
+        "2",
+        "the tightest quota is reported"
+    );
+    assert_eq!(get(slow).await.unwrap().status(), 429);
+    assert_eq!(
+        get(&fast).await.unwrap().status(),
+        200,
+        "the account has room left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s15_registration_is_limited_per_address_and_hour() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("COPYTHAT_REGISTER_PER_HOUR", "3"),
+            ("COPYTHAT_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ],
+    )
+    .await
+    .unwrap();
+    let register = |from: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({
+                "email": format!("r-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "password": random_password(),
+            }))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(register("203.0.113.5").await.unwrap().status(), 201);
+    }
+    let limited = register("203.0.113.5").await.unwrap();
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_problem(limited, 429).await;
+    assert!(
+        retry > 60,
+        "an hourly quota: one more in about 20 minutes, not {retry} s"
+    );
+    assert_eq!(
+        register("203.0.113.6").await.unwrap().status(),
+        201,
+        "another address"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s15_the_hourly_quota_applies_beside_the_minute_one() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("COPYTHAT_RATE_PER_MINUTE", "1000"),
+            ("COPYTHAT_RATE_PER_HOUR", "5"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(app.get("/api/v1/auth/me").await.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    let limited = app.get("/api/v1/auth/me").await;
+    assert_eq!(limited.headers()["x-ratelimit-limit"], "5");
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 60, "one more in 12 minutes, not {retry} s");
 }

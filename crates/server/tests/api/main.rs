@@ -8,4 +8,5 @@ mod connections;
 mod foundation;
 mod identity;
 mod limits;
+mod races;
 mod resources;

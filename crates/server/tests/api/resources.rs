@@ -2,30 +2,12 @@
 //! users, validation, body limits and hostile images, with the stored data checked after
 //! every attack (S8, S10-S13, S18, S24).
 
-use copythat_core::synth;
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::*;
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// A PNG of vertical stripes: white page, dark text colour and a small brand accent.
-fn brand_png() -> Vec<u8> {
-    synth::encode_png(&synth::stripes(
-        64,
-        &[
-            ([255, 255, 255], 70),
-            ([17, 24, 39], 20),
-            ([37, 99, 235], 10),
-        ],
-    ))
-}
 
 /// A tiny valid PNG header that declares `w` x `h` pixels: a decompression bomb's shape.
 fn png_declaring(w: u32, h: u32) -> Vec<u8> {
@@ -82,35 +64,6 @@ fn upload_session(project_id: uuid::Uuid) -> copythat_server::store::ExtractionS
 }
 
 impl TestApp {
-    async fn new_project(&self, user: &TestUser, name: &str) -> Value {
-        let response = self
-            .bearer(Method::POST, "/api/v1/projects", &user.access)
-            .json(&json!({ "name": name, "description": "brand colours" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        response.json().await.unwrap()
-    }
-
-    async fn extract(&self, user: &TestUser, body: &Value) -> reqwest::Response {
-        self.bearer(Method::POST, "/api/v1/colors/extract", &user.access)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn get_json(&self, user: &TestUser, path: &str) -> (u16, Value) {
-        let response = self
-            .bearer(Method::GET, path, &user.access)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     /// Everything a user can see of a project, to prove an attack changed nothing.
     async fn snapshot(&self, user: &TestUser, project_id: &str) -> Value {
         let (_, project) = self
@@ -583,7 +536,7 @@ both_backends! {
 
 /// S18: upload slots are taken before a body is read, so one account sending bodies
 /// slowly must not be able to hold every slot and starve other users' extractions.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s18_one_account_trickling_uploads_cannot_block_others() {
     use tokio::io::AsyncWriteExt;
     let app = spawn_app(Backend::Sqlite).await.unwrap();
@@ -628,7 +581,7 @@ both_backends! {
         use copythat_server::error::ApiError;
         use copythat_server::store::StoreError;
         let session = upload_session(uuid::Uuid::now_v7());
-        let err = app.store.save_extraction(Some(&session), &[]).await.unwrap_err();
+        let err = app.store.save_extraction(Some(&session), &[], generous_caps()).await.unwrap_err();
         assert!(matches!(err, StoreError::MissingParent), "{err:?}");
         assert_eq!(ApiError::internal(err).status(), 404);
         let kind = copythat_server::store::ResourceKind::Session;
@@ -686,14 +639,24 @@ both_backends! {
             created_at: now,
         };
         let tokens: Vec<ColorTokenRecord> = (0..5000).map(token).collect();
-        app.store.save_extraction(Some(&session), &tokens).await.unwrap();
+        app.store.save_extraction(Some(&session), &tokens, generous_caps()).await.unwrap();
         let export = format!("/api/v1/projects/{pid}/export?format=css");
         let full = app.bearer(Method::GET, &export, &user.access).send().await.unwrap();
         assert_eq!(full.status(), 200, "5000 tokens still export");
 
-        app.store.save_extraction(None, &[token(5000)]).await.unwrap();
+        // Stored past the export's limit (as if the cap had been lowered since).
+        app.store.save_extraction(None, &[token(5000)], generous_caps()).await.unwrap();
         let over = app.bearer(Method::GET, &export, &user.access).send().await.unwrap();
         let body = assert_problem(over, 422).await;
         assert!(body["detail"].as_str().unwrap().contains("5001"), "{body}");
+    }
+}
+
+/// Caps no store-level test reaches.
+fn generous_caps() -> copythat_server::store::Caps {
+    copythat_server::store::Caps {
+        projects_per_user: 1_000_000,
+        sessions_per_project: 1_000_000,
+        tokens_per_project: 1_000_000,
     }
 }
