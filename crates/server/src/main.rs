@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use copythat_server::app::{Application, shutdown_signal};
-use copythat_server::cli::OutputFormat;
 use copythat_server::config::Config;
 use copythat_server::telemetry;
 
@@ -23,19 +22,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Extract the colour palette of image files and print it as tokens.
-    Extract {
-        /// PNG, JPEG, WebP or GIF files.
-        #[arg(required = true)]
-        files: Vec<std::path::PathBuf>,
-        /// How many colours (1 to 50).
-        #[arg(short = 'n', long = "max-colors", default_value_t = 8,
-              value_parser = clap::value_parser!(u8).range(1..=50))]
-        max_colors: u8,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
-        format: OutputFormat,
-    },
+    /// Extract the colour palette of images and print it as tokens.
+    Extract(copythat_server::cli::extract::ExtractArgs),
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -61,18 +49,8 @@ enum UserCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Extraction is synchronous work on all cores: no runtime, no configuration.
-    if let Command::Extract {
-        files,
-        max_colors,
-        format,
-    } = &cli.command
-    {
-        let ok = copythat_server::cli::extract_files(files, usize::from(*max_colors), *format);
-        return if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+    if let Command::Extract(args) = &cli.command {
+        return copythat_server::cli::extract::run(args);
     }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -115,7 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // Handled in `main` before any runtime starts.
-        Command::Extract { .. } => Ok(ExitCode::SUCCESS),
+        Command::Extract(_) => Ok(ExitCode::SUCCESS),
         Command::User {
             command:
                 UserCommand::Create {

@@ -1,17 +1,19 @@
-//! CSS custom properties on `:root`, one `--color-<name>` per token.
-//! Only slugs and validated hex values are written, so nothing can close the comment or rule.
+//! CSS custom properties on `:root`, one `--color-<name>` per token with its description.
+//! Only slugs, validated hex values and inert text are written: nothing can close a comment,
+//! a declaration or the rule, or start an `@`-rule (S28).
 
 use std::fmt::Write as _;
 
-use super::{Named, set_slug};
+use super::Named;
 
-pub(super) fn render(set_name: &str, tokens: &[Named]) -> String {
-    let mut out = format!(
-        "/* Copy That palette: {} */\n:root {{\n",
-        set_slug(set_name)
-    );
+pub(super) fn render(title: &str, tokens: &[Named]) -> String {
+    let mut out = format!("/* Copy That palette: {title} */\n:root {{\n");
     for t in tokens {
-        let _ = writeln!(out, "  --color-{}: {};", t.name, t.hex);
+        let _ = writeln!(
+            out,
+            "  --color-{}: {}; /* {} */",
+            t.name, t.hex, t.description
+        );
     }
     out.push_str("}\n");
     out

@@ -547,7 +547,7 @@ pub async fn export_project(
     let format = ExportFormat::from_str(query.format.trim()).map_err(|_| {
         ApiError::field(
             "format",
-            "must be one of dtcg, css, scss, tailwind, style-dictionary",
+            "must be one of dtcg, dtcg-hex, css, scss, tailwind, tailwind4, style-dictionary",
         )
     })?;
     // A project holds at most the token cap, so one page of that size is all of it.
@@ -576,6 +576,7 @@ pub async fn export_project(
                     role: t.role.as_deref().and_then(|r| TokenRole::from_str(r).ok()),
                     name: t.name,
                     hex: t.hex,
+                    share: Some(t.share),
                 })
                 .collect();
             copythat_core::export(format, &set_name, &tokens)

@@ -252,15 +252,19 @@ fn extract_cli_prints_tokens_and_reports_bad_files_by_name() {
     let many = copythat()
         .arg("extract")
         .args([&png, &svg, &jpeg])
-        .args(["--format", "css"])
+        .args(["--format", "dtcg"])
         .output()
         .unwrap();
-    assert!(
-        !many.status.success(),
-        "a bad file makes the exit code non-zero"
+    assert_eq!(
+        many.status.code(),
+        Some(1),
+        "a bad file makes the exit code 1"
     );
-    let stdout = String::from_utf8(many.stdout).unwrap();
-    assert_eq!(stdout.matches(":root").count(), 2, "{stdout}");
+    // One JSON document keyed by file, holding the good ones.
+    let doc: serde_json::Value = serde_json::from_slice(&many.stdout).unwrap();
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 2, "{doc}");
+    assert_eq!(doc[png.display().to_string()]["color"]["$type"], "color");
     let stderr = String::from_utf8(many.stderr).unwrap();
     assert!(
         stderr.contains("logo.svg") && stderr.contains("unsupported"),
@@ -274,5 +278,252 @@ fn extract_cli_prints_tokens_and_reports_bad_files_by_name() {
         .args(["-n", "51"])
         .output()
         .unwrap();
-    assert!(!bad_n.status.success());
+    assert_eq!(bad_n.status.code(), Some(2), "usage errors exit 2");
+}
+
+/// A folder of two small images (a PNG and a JPEG in a subfolder) plus a text file.
+fn image_folder() -> tempfile::TempDir {
+    use copythat_core::synth;
+    let dir = tempfile::tempdir().unwrap();
+    let image = synth::stripes(48, &[([250, 250, 250], 70), ([37, 99, 235], 30)]);
+    std::fs::write(dir.path().join("brand.png"), synth::encode_png(&image)).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/photo.jpg"), synth::encode_jpeg(&image)).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
+    dir
+}
+
+fn extract(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    copythat().arg("extract").args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[test]
+fn extract_json_formats_give_one_document_for_many_inputs() {
+    let dir = image_folder();
+    let png = dir.path().join("brand.png");
+    let jpg = dir.path().join("sub/photo.jpg");
+    for format in ["json", "dtcg", "dtcg-hex", "style-dictionary"] {
+        let out = extract(&[
+            png.as_ref(),
+            jpg.as_ref(),
+            "--format".as_ref(),
+            format.as_ref(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{format}: not one JSON document: {e}"));
+        let map = doc.as_object().unwrap();
+        assert_eq!(map.len(), 2, "{format}: keyed by file");
+        for key in [&png, &jpg] {
+            let one = &map[&key.display().to_string()];
+            let blue = match format {
+                "json" => one["colors"][0]["hex"].clone(),
+                "dtcg" => one["color"]["primary"]["$value"]["hex"].clone(),
+                "dtcg-hex" => one["color"]["primary"]["$value"].clone(),
+                _ => one["color"]["primary"]["value"].clone(),
+            };
+            assert!(blue.is_string(), "{format}: {one}");
+        }
+    }
+}
+
+#[test]
+fn extract_text_formats_refuse_many_inputs_without_out_dir() {
+    let dir = image_folder();
+    let png = dir.path().join("brand.png");
+    for format in ["css", "scss", "tailwind", "tailwind4"] {
+        let out = extract(&[
+            png.as_ref(),
+            png.as_ref(),
+            "--format".as_ref(),
+            format.as_ref(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        assert!(out.stdout.is_empty(), "{format}: nothing half-printed");
+        assert!(
+            text(&out.stderr).contains("--out-dir"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn extract_out_dir_writes_one_file_per_input() {
+    let dir = image_folder();
+    let out_dir = dir.path().join("tokens");
+    let a = dir.path().join("brand.png");
+    let copy = dir.path().join("sub/brand.png");
+    std::fs::copy(&a, &copy).unwrap();
+    let out = extract(&[
+        a.as_ref(),
+        copy.as_ref(),
+        "--format".as_ref(),
+        "tailwind4".as_ref(),
+        "--out-dir".as_ref(),
+        out_dir.as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut files: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["brand-2.tailwind.css", "brand.tailwind.css"]);
+    let written: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(written.len(), 2, "paths are printed");
+    let css = std::fs::read_to_string(out_dir.join("brand.tailwind.css")).unwrap();
+    assert!(
+        css.contains("@theme {") && css.contains("--color-primary-500: #"),
+        "{css}"
+    );
+}
+
+#[test]
+fn extract_directories_need_r_and_are_read_recursively_with_it() {
+    let dir = image_folder();
+    let without = extract(&[dir.path().as_ref()]);
+    assert_eq!(without.status.code(), Some(1));
+    let stderr = text(&without.stderr);
+    assert!(
+        stderr.contains("is a directory") && stderr.contains("-r"),
+        "{stderr}"
+    );
+
+    let with = extract(&[
+        "-r".as_ref(),
+        dir.path().as_ref(),
+        "--format".as_ref(),
+        "hex".as_ref(),
+    ]);
+    assert_eq!(with.status.code(), Some(0), "{}", text(&with.stderr));
+    let lines: Vec<String> = text(&with.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "two images, the text file skipped: {lines:?}"
+    );
+    assert!(lines[0].ends_with(&format!(
+        "brand.png\t{}",
+        lines[0].split('\t').nth(1).unwrap()
+    )));
+    assert!(lines[1].contains("sub/photo.jpg\t#"), "{lines:?}");
+    for line in &lines {
+        let codes: Vec<&str> = line.split('\t').nth(1).unwrap().split(' ').collect();
+        assert!(
+            codes.iter().all(|c| c.len() == 7 && c.starts_with('#')),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn extract_hex_of_one_input_is_one_line_of_codes() {
+    let dir = image_folder();
+    let out = extract(&[
+        dir.path().join("brand.png").as_ref(),
+        "--format".as_ref(),
+        "hex".as_ref(),
+        "-n".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "#fafafa #2563eb\n");
+}
+
+#[test]
+fn extract_reads_standard_input_once() {
+    use std::io::Write;
+    let dir = image_folder();
+    let png = std::fs::read(dir.path().join("brand.png")).unwrap();
+    let mut child = copythat()
+        .args(["extract", "-", "--format", "css"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&png).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let css = text(&out.stdout);
+    assert!(css.starts_with("/* Copy That palette: stdin */"), "{css}");
+    assert!(css.contains("--color-primary: #2563eb;"), "{css}");
+
+    let twice = extract(&["-".as_ref(), "-".as_ref()]);
+    assert_eq!(twice.status.code(), Some(2));
+}
+
+#[test]
+fn extract_errors_use_the_os_wording_and_urls_have_one_clear_refusal() {
+    let out = extract(&["no-such.png".as_ref(), "https://example.com/a.png".as_ref()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no-such.png: No such file or directory\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("os error"), "{stderr}");
+    assert!(
+        stderr.contains("https://example.com/a.png: fetching URLs is not available in this build"),
+        "{stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc, serde_json::json!({}), "still one valid document");
+}
+
+#[test]
+fn extract_help_documents_exit_codes() {
+    let out = extract(&["--help".as_ref()]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for needle in [
+        "Exit status:",
+        "0  every input",
+        "1  some input failed",
+        "2  usage error",
+        "tailwind4",
+        "dtcg-hex",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+}
+
+/// On a terminal, without --format, the palette is shown as true-colour swatches. `script`
+/// (util-linux) gives the command a pseudo-terminal.
+#[test]
+fn extract_shows_swatches_on_a_terminal() {
+    let dir = image_folder();
+    let png = dir.path().join("brand.png");
+    let command = format!(
+        "{} extract -n 2 '{}'",
+        env!("CARGO_BIN_EXE_copythat"),
+        png.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let screen = text(&out.stdout);
+    assert!(
+        screen.contains("\x1b[48;2;37;99;235m"),
+        "a blue block: {screen:?}"
+    );
+    assert!(screen.contains("#2563eb"), "{screen:?}");
+    assert!(!screen.contains('{'), "not JSON: {screen:?}");
+    // Piped, the same command prints JSON.
+    let piped = extract(&["-n".as_ref(), "2".as_ref(), png.as_ref()]);
+    assert!(serde_json::from_slice::<serde_json::Value>(&piped.stdout).is_ok());
 }
