@@ -36,6 +36,8 @@ pub struct AppState {
     pub images: Arc<ImagePipeline>,
     /// Exports and other bounded CPU work that is not image processing (S18).
     pub exports: BlockingPool,
+    /// Which quota each route draws on, from the route table.
+    pub quota_classes: Arc<routes::QuotaClasses>,
     pub limiter: DynLimiter,
 }
 
@@ -45,6 +47,7 @@ impl AppState {
             auth: Auth::new(&config),
             images: Arc::new(ImagePipeline::new(&config)),
             exports: BlockingPool::per_core(Duration::from_secs(15)),
+            quota_classes: Arc::new(routes::QuotaClasses::new()),
             config: Arc::new(config),
             store,
             limiter,
@@ -60,7 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::web::router())
         .merge(routes::docs::router())
-        .nest("/api/v1", routes::api_router())
+        .nest("/api/v1", routes::api_router(&state))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);
     with_middleware(app, &state).with_state(state)

@@ -19,9 +19,13 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn from_parts(parts: &Parts) -> Self {
+        Self::from_extensions(&parts.extensions)
+    }
+
+    pub fn from_extensions(extensions: &axum::http::Extensions) -> Self {
         Self {
-            request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
-            ip: parts.extensions.get::<ClientIp>().map(|c| c.0.to_string()),
+            request_id: extensions.get::<RequestId>().map(|r| r.0.clone()),
+            ip: extensions.get::<ClientIp>().map(|c| c.0.to_string()),
         }
     }
 }

@@ -117,6 +117,7 @@ impl From<crate::store::StoreError> for ApiError {
                 Self::Conflict("the request conflicts with an existing record".into())
             }
             StoreError::CapReached(cap) => Self::Unprocessable(format!("{cap}: delete some first")),
+            StoreError::Refused(reason) => Self::Conflict(reason),
             StoreError::Busy(err) => {
                 tracing::warn!(error = %err, "database busy after retries");
                 Self::Unavailable

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod intake;
 pub mod limits;
+pub mod palette;
 pub mod request_id;
 pub mod routes;
 pub mod serve;

@@ -23,6 +23,7 @@ use crate::auth::{Identity, Via};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id::ClientIp;
+use crate::routes::QuotaClass;
 
 /// `limit` requests per `period`, as a GCRA: one request every `period / limit`, with a
 /// burst of up to `limit`.
@@ -126,18 +127,6 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/health" | "/ready")
 }
 
-fn is_extraction(method: &Method, path: &str) -> bool {
-    method == Method::POST && path == "/api/v1/colors/extract"
-}
-
-fn is_register(method: &Method, path: &str) -> bool {
-    method == Method::POST && path == "/api/v1/auth/register"
-}
-
-fn is_login(method: &Method, path: &str) -> bool {
-    method == Method::POST && path == "/api/v1/auth/token"
-}
-
 /// One check under the configured failure policy (S16): `Ok(None)` when the limiter is
 /// unreachable and limits fail open, a 503 when they fail closed.
 pub async fn check_with_policy(
@@ -224,25 +213,23 @@ async fn limit(state: AppState, request: Request, next: Next) -> Response {
         // A key's own, lower quota, on top of its account's.
         checks.push((format!("all:m:{key}"), Quota::per_minute(limit)));
     }
-    if is_register(request.method(), &path) {
-        // S15: accounts are cheap to make; one address makes a few an hour.
-        checks.push((
+    // The route table says which quota a route draws on besides the overall ones.
+    match state.quota_classes.of(request.method(), &path) {
+        QuotaClass::Standard => {}
+        QuotaClass::Register => checks.push((
+            // S15: accounts are cheap to make; one address makes a few an hour.
             format!("register:ip:{}", ip.0),
             Quota::per_hour(config.register_per_hour),
-        ));
-    }
-    if is_extraction(request.method(), &path) {
-        checks.push((
+        )),
+        QuotaClass::Image => checks.push((
             format!("extract:{who}"),
             Quota::per_minute(config.extract_per_minute),
-        ));
-    }
-    if is_login(request.method(), &path) {
-        // Per address; the per-account limit is applied by the login handler (S6).
-        checks.push((
+        )),
+        QuotaClass::Login => checks.push((
+            // Per address; the per-account limit is applied by the login handler (S6).
             format!("login:ip:{}", ip.0),
             Quota::per_minute(config.login_per_minute),
-        ));
+        )),
     }
 
     let mut tightest: Option<Decision> = None;

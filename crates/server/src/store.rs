@@ -26,6 +26,10 @@ pub enum StoreError {
     /// A per-user cap (S18) would be passed by this write; nothing was written.
     #[error("{0}")]
     CapReached(Cap),
+    /// The write would break a rule of the data the client can fix (a taken name, a
+    /// colour the project already holds); the message says which.
+    #[error("{0}")]
+    Refused(String),
     /// Lock contention that outlasted the busy timeout and the retries (S27): the
     /// database is healthy but too busy right now.
     #[error("database busy: {0}")]
@@ -217,9 +221,11 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
     ) -> StoreResult<(Vec<ExtractionSession>, i64)>;
     async fn delete_session(&self, id: Uuid) -> StoreResult<bool>;
-    /// Stores one extraction atomically: the new session (if any) and every token, after
-    /// the session's existing tokens, within the project's caps. On any error nothing is
-    /// stored.
+    /// Stores one extraction atomically, within the project's caps: the new session (if
+    /// any) and its colours merged into the project's palette (`crate::palette`): a colour
+    /// the project holds updates that token (which now belongs to this session), a new one
+    /// is added at the end under a unique name. Returns the tokens of the extraction, in
+    /// its order. On any error nothing is stored.
     async fn save_extraction(
         &self,
         new_session: Option<&ExtractionSession>,
@@ -233,6 +239,18 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
     ) -> StoreResult<(Vec<ColorTokenRecord>, i64)>;
     async fn owned_token(&self, id: Uuid, owner: Owner) -> StoreResult<Option<ColorTokenRecord>>;
+    /// Adds a token by hand at the end of its project (in the project's `manual` session,
+    /// made on first use). Refused when the project holds the colour, or when `named` (the
+    /// client chose the name) and the name is taken; a colour name given by the engine is
+    /// made unique instead.
+    async fn add_token(
+        &self,
+        token: &ColorTokenRecord,
+        named: bool,
+        caps: Caps,
+    ) -> StoreResult<ColorTokenRecord>;
+    /// Renames, re-roles or moves a token within its project's order; a name another
+    /// token of the project holds is refused.
     async fn update_token(
         &self,
         id: Uuid,

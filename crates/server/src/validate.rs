@@ -99,6 +99,16 @@ fn is_invisible_or_deceptive(c: char) -> bool {
 
 /// A name: trimmed, 1..=255 characters, no control, invisible or direction-changing
 /// characters.
+/// S11: a colour as `#rrggbb` (either case), nothing else.
+pub fn hex(raw: &str) -> Result<[u8; 3], &'static str> {
+    let valid =
+        raw.len() == 7 && raw.starts_with('#') && raw[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err("must be a colour written #rrggbb");
+    }
+    copythat_core::parse_hex(raw).ok_or("must be a colour written #rrggbb")
+}
+
 pub fn name(raw: &str) -> Result<String, &'static str> {
     let value = raw.trim();
     if value.is_empty() {

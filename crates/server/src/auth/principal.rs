@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde_json::json;
 
-use super::api_keys;
 use super::identity::Identity;
 pub use super::identity::Via;
 use crate::app::AppState;
@@ -55,36 +53,6 @@ impl Principal {
             .record(&self.actor(), action, target, Outcome::Success, detail)
             .await;
     }
-
-    /// Managing credentials needs the account holder, not a key: otherwise a `write` key
-    /// could mint itself a `delete` key.
-    pub fn require_session(&self) -> Result<(), ApiError> {
-        match self.via {
-            Via::Bearer => Ok(()),
-            Via::ApiKey { .. } => Err(ApiError::Forbidden(
-                "this action needs a signed-in session, not an API key".into(),
-            )),
-        }
-    }
-
-    /// S9: admin routes. A refusal is an audited access denial.
-    pub async fn require_admin(&self, state: &AppState, what: &str) -> Result<(), ApiError> {
-        if self.is_admin() && self.via == Via::Bearer {
-            return Ok(());
-        }
-        self.audit(&state.store)
-            .record(
-                &self.actor(),
-                "access_denied",
-                Some(what.to_owned()),
-                Outcome::Denied,
-                json!({ "reason": "admin role required" }),
-            )
-            .await;
-        Err(ApiError::Forbidden(
-            "this action needs the admin role".into(),
-        ))
-    }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -101,28 +69,12 @@ impl FromRequestParts<AppState> for Principal {
         let Identity::Account { user, via, scopes } = identity.as_ref() else {
             return Err(ApiError::Unauthorized);
         };
-        let principal = Principal {
+        // The route's access policy (scopes, session, admin) was enforced by the router.
+        Ok(Principal {
             user: User::clone(user),
             scopes: scopes.clone(),
             via: *via,
             meta,
-        };
-        let needed = api_keys::required_scope(&parts.method);
-        if !principal.scopes.contains(&needed) {
-            principal
-                .audit(&state.store)
-                .record(
-                    &principal.actor(),
-                    "api_key_use_denied",
-                    Some(parts.uri.path().to_owned()),
-                    Outcome::Denied,
-                    json!({ "reason": "missing scope", "scope": needed }),
-                )
-                .await;
-            return Err(ApiError::Forbidden(
-                format!("this API key lacks the {:?} scope", needed).to_lowercase(),
-            ));
-        }
-        Ok(principal)
+        })
     }
 }

@@ -447,8 +447,6 @@ async fn end_session(
     principal: &Principal,
     token: &str,
 ) -> Result<StatusCode, ApiError> {
-    // Ending a session is the session's act: an API key cannot sign its owner out.
-    principal.require_session()?;
     let record = stored_refresh_token(state, token).await?;
     if record.user_id != principal.user.id {
         return Err(ApiError::Unauthorized);
@@ -487,7 +485,6 @@ pub async fn change_password(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<Json<PasswordChanged>, ApiError> {
-    principal.require_session()?;
     let user = &principal.user;
     let audit = principal.audit(&state.store);
     if let Err(locked) = state.auth.throttle.check(&user.email, ip) {
@@ -618,7 +615,6 @@ pub async fn create_api_key(
     principal: Principal,
     ApiJson(body): ApiJson<CreateApiKey>,
 ) -> Result<Response, ApiError> {
-    principal.require_session()?;
     let now = OffsetDateTime::now_utc();
     let mut checks = Checks::default();
     let name = checks.check("name", validate::name(&body.name));
@@ -708,7 +704,6 @@ pub async fn list_api_keys(
     principal: Principal,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<ListResponse<ApiKeyView>>, ApiError> {
-    principal.require_session()?;
     let page = paging.page()?;
     let keys = state
         .store
@@ -730,7 +725,6 @@ pub async fn revoke_api_key(
     principal: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require_session()?;
     let revoked = state
         .store
         .revoke_api_key(id, principal.user.id)

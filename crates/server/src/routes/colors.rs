@@ -471,6 +471,8 @@ pub struct UpdateColor {
     #[serde(default, deserialize_with = "nullable")]
     role: Option<Option<String>>,
     name: Option<String>,
+    /// The token's new place (0-based) in its project's order.
+    position: Option<i64>,
 }
 
 fn parse_role(raw: &str) -> Result<String, &'static str> {
@@ -498,14 +500,97 @@ pub async fn update_color(
         Some(raw) => checks.check("name", validate::name(raw)),
         None => None,
     };
+    let max_position = state.config.caps.tokens_per_project;
+    if body
+        .position
+        .is_some_and(|p| !(0..max_position).contains(&p))
+    {
+        checks.check::<(), _>(
+            "position",
+            Err(format!("must be between 0 and {}", max_position - 1)),
+        );
+    }
     checks.finish()?;
+    let change = TokenChange {
+        role,
+        name,
+        position: body.position,
+    };
     let updated = state
         .store
-        .update_token(token.id, &TokenChange { role, name })
-        .await
-        .map_err(ApiError::internal)?
+        .update_token(token.id, &change)
+        .await?
         .ok_or(ApiError::NotFound)?;
+    principal
+        .record(
+            &state.store,
+            "color_update",
+            Some(format!("color:{}", updated.id)),
+            json!({
+                "project_id": updated.project_id,
+                "role": change.role.is_some(),
+                "name": change.name.is_some(),
+                "position": change.position,
+            }),
+        )
+        .await;
     Ok(Json(ColorView::from(updated)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddColor {
+    hex: String,
+    name: Option<String>,
+    role: Option<String>,
+}
+
+/// `POST /projects/{id}/colors`: a colour added by hand, at the end of the project's order.
+pub async fn add_color(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<AddColor>,
+) -> Result<Response, ApiError> {
+    let project = ownership::project(&state, &principal, project_id).await?;
+    let mut checks = Checks::default();
+    let rgb = checks.check("hex", validate::hex(&body.hex));
+    let name = match &body.name {
+        Some(raw) => checks.check("name", validate::name(raw)),
+        None => None,
+    };
+    let role = match &body.role {
+        Some(raw) => checks.check("role", parse_role(raw)).map(Some),
+        None => Some(None),
+    };
+    checks.finish()?;
+    let (Some(rgb), Some(role)) = (rgb, role) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
+    };
+    let mut color = copythat_core::annotate(rgb, 0.0);
+    color.confidence = 1.0;
+    let named = name.is_some();
+    if let Some(name) = name {
+        color.name = name;
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut record = record_of(color, project.id, Uuid::nil(), 0, now);
+    record.role = role;
+    let saved = state
+        .store
+        .add_token(&record, named, state.config.caps)
+        .await?;
+    principal
+        .record(
+            &state.store,
+            "color_create",
+            Some(format!("color:{}", saved.id)),
+            json!({ "project_id": project.id, "hex": saved.hex }),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(ColorView::from(saved))).into_response())
 }
 
 pub async fn delete_color(
@@ -534,6 +619,8 @@ pub async fn delete_color(
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     format: String,
+    /// Export only the tokens of this extraction.
+    session_id: Option<Uuid>,
 }
 
 /// `GET /projects/{id}/export?format=...`: the project's tokens as a file.
@@ -556,7 +643,17 @@ pub async fn export_project(
         limit: max_tokens,
         offset: 0,
     };
-    let (records, total) = state.store.list_tokens(project.id, None, page).await?;
+    let session = match query.session_id {
+        Some(id) => {
+            let session = ownership::session(&state, &principal, id).await?;
+            if session.project_id != project.id {
+                return Err(ApiError::field("session_id", "belongs to another project"));
+            }
+            Some(session.id)
+        }
+        None => None,
+    };
+    let (records, total) = state.store.list_tokens(project.id, session, page).await?;
     // An export that left tokens out without saying so would be worse than none (a
     // project filled before the cap was lowered).
     if total > max_tokens {

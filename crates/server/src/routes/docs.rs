@@ -91,15 +91,13 @@ async fn openapi(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(document()))
 }
 
-/// What a route accepts: API keys cannot manage credentials or use admin routes.
+/// What a route accepts, from its access policy in the route table.
 fn credentials(entry: &RouteEntry) -> &'static str {
-    let session_only = entry.path.starts_with("/auth/api-keys")
-        || entry.path.starts_with("/admin")
-        || matches!(entry.path, "/auth/logout" | "/auth/password");
     match entry.access {
         Access::Public => "public",
-        Access::Principal if session_only => "bearer token (signed-in session)",
-        Access::Principal => "bearer token or X-API-Key",
+        Access::User => "bearer token or X-API-Key",
+        Access::Session => "bearer token (signed-in session)",
+        Access::Admin => "bearer token of an admin",
     }
 }
 

@@ -19,6 +19,13 @@ use super::strict::{Scanner, Violation};
 /// before the connection is closed.
 pub const WRITE_STALL: Duration = Duration::from_secs(10);
 
+/// After answering, a connection whose request body was not read (a 413 sent from the
+/// declared length) reads and drops what the client still sends, for at most this long and
+/// this much, before closing: closing with unread data would reset the connection and the
+/// client could lose the answer (a lingering close).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Sent in place of whatever the parser would have made of a refused request.
 const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
@@ -45,6 +52,8 @@ pub struct GuardedStream {
     stall: Option<Pin<Box<Sleep>>>,
     /// A refused request: the answer to send and how much of it is out, then EOF.
     refusal: Option<(&'static [u8], usize)>,
+    /// The lingering close, once the write side is shut: bytes drained and the deadline.
+    linger: Option<(u64, Pin<Box<Sleep>>)>,
 }
 
 impl GuardedStream {
@@ -57,6 +66,7 @@ impl GuardedStream {
             counted_pending: false,
             stall: None,
             refusal: None,
+            linger: None,
         }
     }
 
@@ -195,6 +205,28 @@ impl AsyncWrite for GuardedStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.linger.is_none() {
+            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.linger = Some((0, Box::pin(tokio::time::sleep(LINGER))));
+        }
+        // Our answer is out and the write side closed: drain what the client still sends
+        // so the close does not reset the connection under its unread answer.
+        let Some((drained, deadline)) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            if *drained >= LINGER_BYTES || deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => *drained += buf.filled().len() as u64,
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }

@@ -132,7 +132,8 @@ pub struct ExtractionSession {
     pub id: Uuid,
     pub project_id: Uuid,
     pub name: Option<String>,
-    /// `upload` or `url`.
+    /// `upload`, `url`, or `manual` (the one session of a project holding the tokens
+    /// added by hand).
     pub source: String,
     pub image_width: Option<i64>,
     pub image_height: Option<i64>,
@@ -145,7 +146,7 @@ pub struct ColorTokenRecord {
     pub id: Uuid,
     pub project_id: Uuid,
     pub session_id: Uuid,
-    /// Order within the session: by pixel share at extraction time.
+    /// Order within the project: extraction order (by pixel share) unless curated.
     pub position: i64,
     pub hex: String,
     pub rgb: Json<[u8; 3]>,
@@ -160,11 +161,13 @@ pub struct ColorTokenRecord {
     pub created_at: OffsetDateTime,
 }
 
-/// A change to a colour token; `role: Some(None)` clears the role.
+/// A change to a colour token; `role: Some(None)` clears the role; `position` moves it
+/// to that place (0-based) in its project's order.
 #[derive(Debug, Clone, Default)]
 pub struct TokenChange {
     pub role: Option<Option<String>>,
     pub name: Option<String>,
+    pub position: Option<i64>,
 }
 
 /// A change to a project; `description: Some(None)` clears it.

@@ -576,34 +576,59 @@ macro_rules! shared_store_impl {
                 return Ok(Vec::new());
             };
             write_tx!(self.pool, $begin, Vec<ColorTokenRecord>, |tx| {
-                // The project's row lock orders concurrent extractions into it: positions
-                // and the caps are counted by one of them at a time.
+                // The project's row lock orders concurrent extractions into it: the merge,
+                // the names, positions and caps are decided by one of them at a time.
                 lock_project(&mut tx, project_id).await?;
                 if let Some(session) = new_session {
                     check_session_cap(&mut tx, project_id, caps).await?;
                     insert_session(&mut *tx, session).await?;
                 }
-                let held: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM color_tokens WHERE project_id = $1")
-                        .bind(project_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                if held + tokens.len() as i64 > caps.tokens_per_project {
+                let held = project_tokens(&mut tx, project_id).await?;
+                let placements = crate::palette::place(&held, tokens);
+                let inserts = placements
+                    .iter()
+                    .filter(|p| matches!(p, crate::palette::Placement::Insert { .. }))
+                    .count();
+                if (held.len() + inserts) as i64 > caps.tokens_per_project {
                     return Err(StoreError::CapReached(Cap::Tokens(caps.tokens_per_project)));
                 }
-                let mut saved = Vec::with_capacity(tokens.len());
-                if let Some(first) = tokens.first() {
-                    let next: i64 = sqlx::query_scalar(
-                        "SELECT COALESCE(MAX(position) + 1, 0) FROM color_tokens WHERE session_id = $1",
-                    )
-                    .bind(first.session_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    for (i, token) in tokens.iter().enumerate() {
-                        let mut token = token.clone();
-                        token.position = next + i as i64;
-                        insert_token(&mut *tx, &token).await?;
-                        saved.push(token);
+                let mut next = held.iter().map(|t| t.position + 1).max().unwrap_or(0);
+                let mut saved: Vec<ColorTokenRecord> = Vec::with_capacity(tokens.len());
+                for (token, placement) in tokens.iter().zip(placements) {
+                    match placement {
+                        crate::palette::Placement::Insert { name } => {
+                            let mut token = token.clone();
+                            token.name = name;
+                            token.position = next;
+                            next += 1;
+                            insert_token(&mut *tx, &token).await?;
+                            saved.push(token);
+                        }
+                        crate::palette::Placement::Merge { into } => {
+                            if let Some(earlier) = saved.iter_mut().find(|t| t.id == into) {
+                                // A twin within this extraction: one token, both shares.
+                                earlier.share += token.share;
+                                sqlx::query("UPDATE color_tokens SET share = $1 WHERE id = $2")
+                                    .bind(earlier.share)
+                                    .bind(into)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                continue;
+                            }
+                            // The project's token now belongs to this extraction, with what
+                            // it measured; its curated name, role and colour stay.
+                            let merged = sqlx::query_as::<_, ColorTokenRecord>(
+                                "UPDATE color_tokens SET session_id = $1, share = $2,
+                                    confidence = $3 WHERE id = $4 RETURNING *",
+                            )
+                            .bind(token.session_id)
+                            .bind(token.share)
+                            .bind(token.confidence)
+                            .bind(into)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            saved.push(merged);
+                        }
                     }
                 }
                 tx.commit().await?;
@@ -620,7 +645,7 @@ macro_rules! shared_store_impl {
             let items = sqlx::query_as::<_, ColorTokenRecord>(
                 "SELECT * FROM color_tokens WHERE project_id = $1
                     AND ($2 IS NULL OR session_id = $2)
-                 ORDER BY session_id, position LIMIT $3 OFFSET $4",
+                 ORDER BY position, id LIMIT $3 OFFSET $4",
             )
             .bind(project_id)
             .bind(session_id)
@@ -654,22 +679,126 @@ macro_rules! shared_store_impl {
             .await?)
         }
 
+        async fn add_token(
+            &self,
+            token: &ColorTokenRecord,
+            named: bool,
+            caps: Caps,
+        ) -> StoreResult<ColorTokenRecord> {
+            write_tx!(self.pool, $begin, ColorTokenRecord, |tx| {
+                lock_project(&mut tx, token.project_id).await?;
+                let held = project_tokens(&mut tx, token.project_id).await?;
+                if held.len() as i64 >= caps.tokens_per_project {
+                    return Err(StoreError::CapReached(Cap::Tokens(caps.tokens_per_project)));
+                }
+                if let Some(twin) = crate::palette::twin_of(&held, token) {
+                    return Err(StoreError::Refused(format!(
+                        "the project already holds this colour as {:?} ({})",
+                        crate::error::shorten(&twin.name, 64),
+                        twin.hex
+                    )));
+                }
+                let taken = held.iter().any(|t| t.name.eq_ignore_ascii_case(token.name.trim()));
+                if taken && named {
+                    return Err(StoreError::Refused(
+                        "another colour token of this project has this name".into(),
+                    ));
+                }
+                let names = held.iter().map(|t| t.name.to_lowercase()).collect();
+                let name = crate::palette::unique_name(&held, &names, token);
+                // Tokens added by hand live in the project's one `manual` session.
+                let manual: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM extraction_sessions WHERE project_id = $1 AND source = 'manual'
+                     ORDER BY id LIMIT 1",
+                )
+                .bind(token.project_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let session_id = match manual {
+                    Some(id) => id,
+                    None => {
+                        let session = ExtractionSession {
+                            id: Uuid::now_v7(),
+                            project_id: token.project_id,
+                            name: Some("Added by hand".into()),
+                            source: "manual".into(),
+                            image_width: None,
+                            image_height: None,
+                            image_format: None,
+                            created_at: token.created_at,
+                        };
+                        insert_session(&mut *tx, &session).await?;
+                        session.id
+                    }
+                };
+                let mut token = token.clone();
+                token.name = name;
+                token.session_id = session_id;
+                token.position = held.iter().map(|t| t.position + 1).max().unwrap_or(0);
+                insert_token(&mut *tx, &token).await?;
+                tx.commit().await?;
+                Ok(token)
+            })
+        }
+
         async fn update_token(
             &self,
             id: Uuid,
             change: &TokenChange,
         ) -> StoreResult<Option<ColorTokenRecord>> {
-            Ok(sqlx::query_as::<_, ColorTokenRecord>(
-                "UPDATE color_tokens SET role = CASE WHEN $1 THEN $2 ELSE role END,
-                    name = COALESCE($3, name)
-                 WHERE id = $4 RETURNING *",
-            )
-            .bind(change.role.is_some())
-            .bind(change.role.clone().flatten())
-            .bind(&change.name)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+            write_tx!(self.pool, $begin, Option<ColorTokenRecord>, |tx| {
+                let project_id: Option<Uuid> =
+                    sqlx::query_scalar("SELECT project_id FROM color_tokens WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(project_id) = project_id else {
+                    return Ok(None);
+                };
+                lock_project(&mut tx, project_id).await?;
+                let held = project_tokens(&mut tx, project_id).await?;
+                let Some(index) = held.iter().position(|t| t.id == id) else {
+                    return Ok(None);
+                };
+                if let Some(name) = &change.name
+                    && held
+                        .iter()
+                        .any(|t| t.id != id && t.name.eq_ignore_ascii_case(name.trim()))
+                {
+                    return Err(StoreError::Refused(
+                        "another colour token of this project has this name".into(),
+                    ));
+                }
+                if let Some(target) = change.position {
+                    // Renumber the project's order with the token at its new place.
+                    let mut order: Vec<Uuid> = held.iter().map(|t| t.id).collect();
+                    order.remove(index);
+                    let target = usize::try_from(target).unwrap_or(0).min(order.len());
+                    order.insert(target, id);
+                    for (position, (token_id, before)) in order.iter().zip(&held).enumerate() {
+                        if *token_id != before.id || before.position != position as i64 {
+                            sqlx::query("UPDATE color_tokens SET position = $1 WHERE id = $2")
+                                .bind(position as i64)
+                                .bind(token_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
+                let updated = sqlx::query_as::<_, ColorTokenRecord>(
+                    "UPDATE color_tokens SET role = CASE WHEN $1 THEN $2 ELSE role END,
+                        name = COALESCE($3, name)
+                     WHERE id = $4 RETURNING *",
+                )
+                .bind(change.role.is_some())
+                .bind(change.role.clone().flatten())
+                .bind(&change.name)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(updated)
+            })
         }
 
         async fn delete_token(&self, id: Uuid) -> StoreResult<bool> {
@@ -780,6 +909,19 @@ macro_rules! shared_helpers {
                 )));
             }
             Ok(())
+        }
+
+        /// Every token of a project in its order; the caller holds the project's lock.
+        async fn project_tokens(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            project_id: Uuid,
+        ) -> StoreResult<Vec<ColorTokenRecord>> {
+            Ok(sqlx::query_as::<_, ColorTokenRecord>(
+                "SELECT * FROM color_tokens WHERE project_id = $1 ORDER BY position, id",
+            )
+            .bind(project_id)
+            .fetch_all(&mut **tx)
+            .await?)
         }
 
         /// Revokes a refresh-token family and ends the account's access tokens (S4); the

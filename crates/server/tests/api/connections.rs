@@ -307,3 +307,32 @@ where
     }
     false
 }
+
+/// S12: a body over the limit is refused from its declared length, and the client gets
+/// the 413 even while it is still sending (the server drains before closing, so the close
+/// does not reset the connection under the unread answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s12_an_oversized_body_gets_its_413_while_still_being_sent() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    for _ in 0..5 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        let size = 20 * 1024 * 1024;
+        let head = format!(
+            "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {size}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Send the whole body, as a simple client does, and only then read the answer.
+        let chunk = vec![b' '; 1024 * 1024];
+        for _ in 0..size / chunk.len() {
+            if stream.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let answer = read_until_closed(&mut stream)
+            .await
+            .expect("closed after the answer");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 413"), "{text:?}");
+    }
+}

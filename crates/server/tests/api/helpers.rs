@@ -197,6 +197,18 @@ impl TestApp {
     }
 }
 
+/// Says that a test needing `what` did not run. Where the backends are required
+/// (`COPYTHAT_TEST_REQUIRE_BACKENDS`, as CI sets it), a skip is a failure instead: a test
+/// that silently did not run cannot prove anything.
+pub fn skip(what: &str) {
+    if std::env::var_os("COPYTHAT_TEST_REQUIRE_BACKENDS").is_some() {
+        panic!(
+            "{what} is not set, but COPYTHAT_TEST_REQUIRE_BACKENDS says every backend must be tested"
+        );
+    }
+    eprintln!("skipped: {what} is not set, so this test did not run");
+}
+
 /// One signing key for this test process, so tests can forge tokens with it.
 pub static TEST_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(random_secret);
 
@@ -251,7 +263,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
         Backend::Sqlite => store::connect(&config.database_url).await.unwrap(),
         Backend::Postgres => {
             let Ok(url) = std::env::var(PG_ENV) else {
-                eprintln!("skipped: {PG_ENV} is not set, so this PostgreSQL test did not run");
+                skip(PG_ENV);
                 return None;
             };
             let schema = format!("t_{}", uuid::Uuid::new_v4().simple());

@@ -105,6 +105,89 @@ async fn s1_every_route_requires_a_principal() {
     );
 }
 
+/// S7/S9: the route table's access policy, walked route by route: session-only routes
+/// refuse even a key with every scope (403), admin routes refuse a signed-in user (403)
+/// and an admin's key, and the refusals of admin routes are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s7_s9_every_route_enforces_its_access_policy() {
+    use copythat_server::routes::Access;
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let user = app.new_user().await;
+    let admin = app.new_admin().await;
+    let key = app.new_api_key(&user, &["read", "write", "delete"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin_key = app.new_api_key(&admin, &["read", "write", "delete"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut checked = 0;
+    for entry in copythat_server::routes::route_table() {
+        let path = format!(
+            "/api/v1{}",
+            entry
+                .path
+                .replace("{id}", &uuid::Uuid::new_v4().to_string())
+        );
+        let method = Method::from_bytes(entry.method.as_str().as_bytes()).unwrap();
+        let send = |credential: reqwest::RequestBuilder| credential.json(&json!({})).send();
+        let with_key = |key: &str| {
+            app.client
+                .request(method.clone(), app.url(&path))
+                .header("x-api-key", key.to_owned())
+        };
+        let with_bearer = |token: &str| {
+            app.client
+                .request(method.clone(), app.url(&path))
+                .bearer_auth(token)
+        };
+        match entry.access {
+            Access::Session => {
+                let response = send(with_key(&key)).await.unwrap();
+                assert_problem(response, 403).await;
+                checked += 1;
+            }
+            Access::Admin => {
+                assert_problem(send(with_bearer(&user.access)).await.unwrap(), 403).await;
+                assert_problem(send(with_key(&admin_key)).await.unwrap(), 403).await;
+                let allowed = send(with_bearer(&admin.access))
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                assert!(![401, 403].contains(&allowed), "{method} {path}: {allowed}");
+                checked += 1;
+            }
+            Access::User => {
+                let status = send(with_key(&key)).await.unwrap().status().as_u16();
+                assert!(
+                    ![401, 403].contains(&status),
+                    "{method} {path} takes a key: {status}"
+                );
+            }
+            Access::Public => {}
+        }
+    }
+    assert!(checked >= 8, "{checked}");
+    let denied = app
+        .audit_events_when(|events| {
+            events
+                .iter()
+                .filter(|e| e.action == "access_denied")
+                .count()
+                >= 6
+        })
+        .await;
+    assert!(
+        denied
+            .iter()
+            .filter(|e| e.action == "access_denied")
+            .count()
+            >= 6
+    );
+}
+
 both_backends! {
     async fn s3_alg_none_is_refused(app, config = [("SECRET_KEY", TEST_KEY.clone())]) {
         let user = app.new_user().await;

@@ -217,7 +217,7 @@ async fn s15_extraction_has_its_own_quota() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s16_redis_limits_are_shared_by_instances() {
     let Ok(redis) = std::env::var("COPYTHAT_TEST_REDIS_URL") else {
-        eprintln!("skipped: COPYTHAT_TEST_REDIS_URL is not set, so this Redis test did not run");
+        skip("COPYTHAT_TEST_REDIS_URL");
         return;
     };
     let prefix = format!("copythat-test:{}:", uuid::Uuid::new_v4().simple());

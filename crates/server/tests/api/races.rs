@@ -253,11 +253,17 @@ both_backends! {
             let (app, owner, pid, session, token_id) = (&app, &owner, &pid, &session, &token_id);
             async move {
                 let mut statuses = Vec::new();
+                // Each worker's screenshot has the page's colours and an accent of its own.
+                let accent = [(i as u8) * 15, 255 - (i as u8) * 15, 128];
+                let image = copythat_core::synth::encode_png(&copythat_core::synth::stripes(
+                    64,
+                    &[([255, 255, 255], 70), ([17, 24, 39], 20), (accent, 10)],
+                ));
                 let extract = app
                     .extract(owner, &json!({
                         "project_id": pid,
                         "session_id": session,
-                        "image_base64": b64(&brand_png()),
+                        "image_base64": b64(&image),
                     }))
                     .await;
                 statuses.push(("extract into the session", extract.status().as_u16()));
@@ -311,22 +317,23 @@ both_backends! {
             assert!(matches!(status, 200 | 201), "{what}: {status}");
         }
 
+        // The page's colours are held once; every worker's accent was added.
+        let expected = colors_per_extraction + WORKERS;
         let (_, colors) = app
-            .get_json(&owner, &format!("/api/v1/projects/{pid}/colors?session_id={session}&limit=100"))
+            .get_json(&owner, &format!("/api/v1/projects/{pid}/colors?limit=100"))
             .await;
         assert_eq!(
             colors["total"].as_u64().unwrap() as usize,
-            colors_per_extraction * (WORKERS + 1),
-            "every extraction into the session was stored"
+            expected,
+            "every extraction into the session was stored: {colors}"
         );
         let positions: std::collections::BTreeSet<i64> = {
-            let id = Uuid::parse_str(&session).unwrap();
             let pid = Uuid::parse_str(&pid).unwrap();
             let page = copythat_server::store::Page { limit: 1000, offset: 0 };
-            let (tokens, _) = app.store.list_tokens(pid, Some(id), page).await.unwrap();
+            let (tokens, _) = app.store.list_tokens(pid, None, page).await.unwrap();
             tokens.iter().map(|t| t.position).collect()
         };
-        assert_eq!(positions.len(), colors_per_extraction * (WORKERS + 1), "positions are unique");
+        assert_eq!(positions.len(), expected, "positions are unique");
         let (_, sessions) = app.get_json(&owner, &format!("/api/v1/projects/{pid}/sessions")).await;
         assert_eq!(sessions["total"], WORKERS + 1);
         let (_, projects) = app.get_json(&owner, "/api/v1/projects").await;

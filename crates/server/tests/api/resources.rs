@@ -116,13 +116,14 @@ both_backends! {
         let (_, listed) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
         assert_eq!(listed["total"], colors.len());
 
-        // A second extraction into the same session appends.
+        // A second extraction into the same session adds only what is new to the project.
+        let green = stripes_png(&[([255, 255, 255], 60), ([22, 163, 74], 40)]);
         let again = app
-            .extract(&user, &json!({ "project_id": pid, "session_id": sid, "image_base64": b64(&brand_png()), "max_colors": 2 }))
+            .extract(&user, &json!({ "project_id": pid, "session_id": sid, "image_base64": b64(&green), "max_colors": 2 }))
             .await;
         assert_eq!(again.status(), 201);
         let (_, listed) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors?session_id={sid}")).await;
-        assert_eq!(listed["total"], colors.len() + 2);
+        assert_eq!(listed["total"], colors.len() + 1, "white was merged, green added: {listed}");
         assert!(app.audit_events().await.iter().any(|e| e.action == "extraction"));
     }
 
@@ -688,14 +689,20 @@ both_backends! {
 }
 
 both_backends! {
-    // An export never leaves tokens out silently: past its cap it is refused.
-    async fn an_export_over_its_cap_is_refused_not_truncated(app) {
+    // An export never leaves tokens out silently: a project holding more tokens than an
+    // export takes (the cap was lowered since they were stored) is refused, not cut.
+    async fn an_export_over_its_cap_is_refused_not_truncated(
+        app,
+        config = [("COPYTHAT_MAX_TOKENS_PER_PROJECT", "50".to_owned())]
+    ) {
         use copythat_server::store::ColorTokenRecord;
         let user = app.new_user().await;
         let project = app.new_project(&user, "Huge").await;
         let pid = uuid::Uuid::parse_str(project["id"].as_str().unwrap()).unwrap();
         let session = upload_session(pid);
         let now = session.created_at;
+        // Colours set apart in OKLab (lightness steps of 0.021, hues 30 degrees apart) so
+        // none merges into another.
         let token = |i: i64| ColorTokenRecord {
             id: uuid::Uuid::now_v7(),
             project_id: pid,
@@ -704,8 +711,8 @@ both_backends! {
             hex: "#2563EB".into(),
             rgb: sqlx::types::Json([37, 99, 235]),
             hsl: sqlx::types::Json([221.0, 0.83, 0.53]),
-            oklch: sqlx::types::Json([0.55, 0.2, 262.0]),
-            name: "Blue".into(),
+            oklch: sqlx::types::Json([0.1 + (i % 40) as f64 * 0.021, 0.05, (i / 40) as f64 * 30.0]),
+            name: format!("Blue {i}"),
             share: 0.0001,
             confidence: 1.0,
             role: None,
@@ -713,17 +720,17 @@ both_backends! {
             contrast_black: 4.0,
             created_at: now,
         };
-        let tokens: Vec<ColorTokenRecord> = (0..5000).map(token).collect();
+        let tokens: Vec<ColorTokenRecord> = (0..50).map(token).collect();
         app.store.save_extraction(Some(&session), &tokens, generous_caps()).await.unwrap();
         let export = format!("/api/v1/projects/{pid}/export?format=css");
         let full = app.bearer(Method::GET, &export, &user.access).send().await.unwrap();
-        assert_eq!(full.status(), 200, "5000 tokens still export");
+        assert_eq!(full.status(), 200, "50 tokens still export");
 
         // Stored past the export's limit (as if the cap had been lowered since).
-        app.store.save_extraction(None, &[token(5000)], generous_caps()).await.unwrap();
+        app.store.save_extraction(None, &[token(50)], generous_caps()).await.unwrap();
         let over = app.bearer(Method::GET, &export, &user.access).send().await.unwrap();
         let body = assert_problem(over, 422).await;
-        assert!(body["detail"].as_str().unwrap().contains("5001"), "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("51"), "{body}");
     }
 }
 
@@ -777,5 +784,223 @@ both_backends! {
             .unwrap();
         let body = assert_problem(response, 422).await;
         assert!(body.to_string().len() < 1024, "{body}");
+    }
+}
+
+/// A PNG of vertical stripes in the given colours and weights.
+fn stripes_png(colors: &[([u8; 3], u32)]) -> Vec<u8> {
+    copythat_core::synth::encode_png(&copythat_core::synth::stripes(64, colors))
+}
+
+both_backends! {
+    // A project's tokens are a palette, not a log: the same colours found again update the
+    // tokens the project holds instead of adding twins.
+    async fn extracting_the_same_image_twice_keeps_one_token_per_colour(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Brand").await;
+        let pid = project["id"].as_str().unwrap();
+        let body = json!({ "project_id": pid, "image_base64": b64(&brand_png()) });
+        let first: Value = app.extract(&user, &body).await.json().await.unwrap();
+        let second = app.extract(&user, &body).await;
+        assert_eq!(second.status(), 201);
+        let second: Value = second.json().await.unwrap();
+        let ids = |v: &Value| -> Vec<String> {
+            v["colors"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(ids(&first), ids(&second), "the second extraction found the same tokens");
+        assert!(second["colors"].as_array().unwrap().iter().all(|c| c["session_id"] == second["session_id"]));
+        let (_, all) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
+        assert_eq!(all["total"], first["colors"].as_array().unwrap().len());
+        let css = app
+            .bearer(Method::GET, &format!("/api/v1/projects/{pid}/export?format=css"), &user.access)
+            .send().await.unwrap().text().await.unwrap();
+        assert!(!css.contains("-2:"), "{css}");
+
+        // A new, different colour with a name the project holds says how it differs.
+        let names: Vec<String> = all["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
+        let darker = stripes_png(&[([255, 255, 255], 70), ([17, 24, 39], 20), ([23, 62, 150], 10)]);
+        let third: Value = app
+            .extract(&user, &json!({ "project_id": pid, "image_base64": b64(&darker), "max_colors": 3 }))
+            .await.json().await.unwrap();
+        let (_, all) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
+        let mut seen = std::collections::HashSet::new();
+        for item in all["items"].as_array().unwrap() {
+            assert!(seen.insert(item["name"].as_str().unwrap().to_lowercase()), "names are unique: {all}");
+        }
+        let added: Vec<&Value> = third["colors"].as_array().unwrap().iter()
+            .filter(|c| !names.contains(&c["name"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(added.len(), 1, "only the new blue was added: {third}");
+
+        // Two greys the engine calls the same: the second says how it differs.
+        let add = |hex: &str| {
+            app.bearer(Method::POST, &format!("/api/v1/projects/{pid}/colors"), &user.access)
+                .json(&json!({ "hex": hex }))
+                .send()
+        };
+        let grey: Value = add("#808080").await.unwrap().json().await.unwrap();
+        let lighter: Value = add("#9a9a9a").await.unwrap().json().await.unwrap();
+        assert_eq!(grey["name"], "grey");
+        assert_eq!(lighter["name"], "grey (lighter)");
+    }
+
+    // Curation: add by hex, rename, reorder, delete, with validation, uniqueness and audit.
+    async fn curation_adds_renames_reorders_and_deletes_tokens(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Brand").await;
+        let pid = project["id"].as_str().unwrap();
+        let add = |body: Value| {
+            app.bearer(Method::POST, &format!("/api/v1/projects/{pid}/colors"), &user.access)
+                .json(&body)
+                .send()
+        };
+        let red = add(json!({ "hex": "#E11D48", "name": "Signal red", "role": "error" })).await.unwrap();
+        assert_eq!(red.status(), 201);
+        let red: Value = red.json().await.unwrap();
+        assert_eq!((red["hex"].as_str(), red["role"].as_str()), (Some("#e11d48"), Some("error")));
+        let blue: Value = add(json!({ "hex": "#2563eb" })).await.unwrap().json().await.unwrap();
+        assert!(!blue["name"].as_str().unwrap().is_empty(), "a human name is given: {blue}");
+
+        for (body, field) in [
+            (json!({ "hex": "2563eb" }), "hex"),
+            (json!({ "hex": "#25g3eb" }), "hex"),
+            (json!({ "hex": "#2563eb", "role": "hero" }), "role"),
+            (json!({ "hex": "#2563eb", "name": "" }), "name"),
+        ] {
+            let refused = assert_problem(add(body.clone()).await.unwrap(), 422).await;
+            assert_eq!(refused["errors"][0]["field"], field, "{body}");
+        }
+        let twin = assert_problem(add(json!({ "hex": "#2563ec" })).await.unwrap(), 409).await;
+        assert!(twin["detail"].as_str().unwrap().contains("already holds"), "{twin}");
+        let taken = assert_problem(add(json!({ "hex": "#16a34a", "name": "signal RED" })).await.unwrap(), 409).await;
+        assert!(taken["detail"].as_str().unwrap().contains("name"), "{taken}");
+
+        let patch = |id: &Value, body: Value| {
+            app.bearer(Method::PATCH, &format!("/api/v1/colors/{}", id.as_str().unwrap()), &user.access)
+                .json(&body)
+                .send()
+        };
+        assert_problem(patch(&blue["id"], json!({ "name": "Signal Red" })).await.unwrap(), 409).await;
+        let renamed: Value = patch(&blue["id"], json!({ "name": "Link blue" })).await.unwrap().json().await.unwrap();
+        assert_eq!(renamed["name"], "Link blue");
+        assert_problem(patch(&blue["id"], json!({ "position": -1 })).await.unwrap(), 422).await;
+        assert_eq!(patch(&blue["id"], json!({ "position": 0 })).await.unwrap().status(), 200);
+        let (_, list) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
+        let order: Vec<&str> = list["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(order, ["Link blue", "Signal red"]);
+
+        let deleted = app
+            .bearer(Method::DELETE, &format!("/api/v1/colors/{}", red["id"].as_str().unwrap()), &user.access)
+            .send().await.unwrap();
+        assert_eq!(deleted.status(), 204);
+        let (_, list) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
+        assert_eq!(list["total"], 1);
+
+        // Someone else's project and token: 404, nothing changed.
+        let mallory = app.new_user().await;
+        let foreign = app
+            .bearer(Method::POST, &format!("/api/v1/projects/{pid}/colors"), &mallory.access)
+            .json(&json!({ "hex": "#000000" }))
+            .send().await.unwrap();
+        assert_problem(foreign, 404).await;
+        let foreign = app
+            .bearer(Method::PATCH, &format!("/api/v1/colors/{}", blue["id"].as_str().unwrap()), &mallory.access)
+            .json(&json!({ "position": 3 }))
+            .send().await.unwrap();
+        assert_problem(foreign, 404).await;
+
+        let events = app.audit_events().await;
+        for action in ["color_create", "color_update", "color_delete"] {
+            assert!(events.iter().any(|e| e.action == action), "{action}");
+        }
+    }
+
+    // Export of one extraction: `session_id` narrows the export to its tokens.
+    async fn an_export_can_take_one_extraction(app) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "Brand").await;
+        let pid = project["id"].as_str().unwrap();
+        let warm = stripes_png(&[([250, 240, 230], 60), ([220, 80, 20], 40)]);
+        let cool = stripes_png(&[([230, 240, 250], 60), ([20, 80, 220], 40)]);
+        app.extract(&user, &json!({ "project_id": pid, "image_base64": b64(&warm), "max_colors": 2 })).await;
+        let second: Value = app
+            .extract(&user, &json!({ "project_id": pid, "image_base64": b64(&cool), "max_colors": 2 }))
+            .await.json().await.unwrap();
+        let sid = second["session_id"].as_str().unwrap();
+        let export = |query: String| {
+            app.bearer(Method::GET, &format!("/api/v1/projects/{pid}/export?{query}"), &user.access).send()
+        };
+        let all = export("format=css".into()).await.unwrap().text().await.unwrap();
+        let one = export(format!("format=css&session_id={sid}")).await.unwrap().text().await.unwrap();
+        let count = |css: &str| css.lines().filter(|l| l.trim_start().starts_with("--")).count();
+        assert_eq!(count(&all), 4, "{all}");
+        assert_eq!(count(&one), 2, "{one}");
+        assert!(one.to_lowercase().contains("#1450dc") || one.contains("blue"), "{one}");
+        assert_problem(export(format!("format=css&session_id={}", uuid::Uuid::now_v7())).await.unwrap(), 404).await;
+        let other = app.new_project(&user, "Other").await;
+        let other_session: Value = app
+            .extract(&user, &json!({ "project_id": other["id"], "image_base64": b64(&warm), "max_colors": 2 }))
+            .await.json().await.unwrap();
+        let body = assert_problem(
+            export(format!("format=css&session_id={}", other_session["session_id"].as_str().unwrap())).await.unwrap(),
+            422,
+        ).await;
+        assert_eq!(body["errors"][0]["field"], "session_id");
+    }
+
+    // S18: what one account may store is capped, and the refusal names the cap.
+    async fn s18_projects_sessions_and_tokens_are_capped(
+        app,
+        config = [
+            ("COPYTHAT_MAX_PROJECTS_PER_USER", "2".to_owned()),
+            ("COPYTHAT_MAX_SESSIONS_PER_PROJECT", "2".to_owned()),
+            ("COPYTHAT_MAX_TOKENS_PER_PROJECT", "50".to_owned()),
+        ]
+    ) {
+        let user = app.new_user().await;
+        let project = app.new_project(&user, "One").await;
+        app.new_project(&user, "Two").await;
+        let third = app.bearer(Method::POST, "/api/v1/projects", &user.access)
+            .json(&json!({ "name": "Three" })).send().await.unwrap();
+        let body = assert_problem(third, 422).await;
+        assert!(body["detail"].as_str().unwrap().contains("at most 2 projects"), "{body}");
+        let (_, projects) = app.get_json(&user, "/api/v1/projects").await;
+        assert_eq!(projects["total"], 2);
+
+        let pid = project["id"].as_str().unwrap();
+        let session = |name: &str| {
+            app.bearer(Method::POST, &format!("/api/v1/projects/{pid}/sessions"), &user.access)
+                .json(&json!({ "name": name })).send()
+        };
+        assert_eq!(session("a").await.unwrap().status(), 201);
+        assert_eq!(session("b").await.unwrap().status(), 201);
+        let body = assert_problem(session("c").await.unwrap(), 422).await;
+        assert!(body["detail"].as_str().unwrap().contains("at most 2 extraction sessions"), "{body}");
+        let extraction = app
+            .extract(&user, &json!({ "project_id": pid, "image_base64": b64(&brand_png()) }))
+            .await;
+        assert_problem(extraction, 422).await;
+
+        // Fifty distinct colours fill the project (from a coarse RGB cube, skipping the
+        // few the project already holds as a near-identical twin); the next is refused.
+        let add = |hex: String| {
+            app.bearer(Method::POST, &format!("/api/v1/projects/{pid}/colors"), &user.access)
+                .json(&json!({ "hex": hex })).send()
+        };
+        let mut stored = 0;
+        for i in 0..216u32 {
+            let (r, g, b) = ((i % 6) * 51, ((i / 6) % 6) * 51, (i / 36) * 51);
+            let status = add(format!("#{r:02x}{g:02x}{b:02x}")).await.unwrap().status().as_u16();
+            assert!(matches!(status, 201 | 409), "colour {i}: {status}");
+            stored += usize::from(status == 201);
+            if stored == 50 {
+                break;
+            }
+        }
+        assert_eq!(stored, 50);
+        let body = assert_problem(add("#ffffff".into()).await.unwrap(), 422).await;
+        assert!(body["detail"].as_str().unwrap().contains("at most 50 colour tokens"), "{body}");
+        let (_, colors) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors?limit=100")).await;
+        assert_eq!(colors["total"], 50);
     }
 }
