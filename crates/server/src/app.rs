@@ -38,6 +38,9 @@ pub struct AppState {
     pub exports: BlockingPool,
     /// Which quota each route draws on, from the route table.
     pub quota_classes: Arc<routes::QuotaClasses>,
+    /// Set once a shutdown has begun: `/ready` answers 503 so load balancers move away
+    /// while requests are still served (a rolling restart without errors).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     pub limiter: DynLimiter,
 }
 
@@ -48,6 +51,7 @@ impl AppState {
             images: Arc::new(ImagePipeline::new(&config)),
             exports: BlockingPool::per_core(Duration::from_secs(15)),
             quota_classes: Arc::new(routes::QuotaClasses::new()),
+            draining: Arc::default(),
             config: Arc::new(config),
             store,
             limiter,
@@ -186,6 +190,9 @@ fn cors(config: &Config) -> CorsLayer {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    /// How long the listener keeps serving after a shutdown signal, with `/ready` at 503.
+    grace: Duration,
     connections: crate::serve::ConnectionLimits,
     /// How long a shutdown waits for in-flight requests.
     drain: Duration,
@@ -209,9 +216,12 @@ impl Application {
             pending_heads_per_address: config.pending_heads_per_address,
             trusted: config.trusted_proxies.clone(),
         };
+        let grace = config.shutdown_grace;
         let state = AppState::new(config, store, limiter);
         Ok(Self {
             listener,
+            draining: state.draining.clone(),
+            grace,
             router: router(state),
             connections,
             drain,
@@ -222,17 +232,27 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish (within
-    /// the drain deadline).
+    /// Serves until `shutdown` resolves; then `/ready` turns 503 while the listener keeps
+    /// serving for the grace period (so a load balancer's health check moves traffic
+    /// away first), then the listener closes and in-flight requests finish (within the
+    /// drain deadline).
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let (draining, grace) = (self.draining, self.grace);
+        let stop = async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!(grace_secs = grace.as_secs(), "draining: /ready answers 503");
+            tokio::time::sleep(grace).await;
+            tracing::info!("closing the listener, finishing in-flight requests");
+        };
         crate::serve::serve(
             self.listener,
             self.router,
             self.connections,
-            shutdown,
+            stop,
             self.drain,
         )
         .await;
@@ -260,7 +280,7 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received, finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }
 
 #[cfg(test)]

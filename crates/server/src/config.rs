@@ -244,6 +244,8 @@ pub struct Config {
     /// still sending a request head (S18); trusted proxies are exempt.
     pub connections_per_address: usize,
     pub pending_heads_per_address: usize,
+    /// How long a stopping instance keeps serving with `/ready` at 503 (rolling restarts).
+    pub shutdown_grace: Duration,
 }
 
 const LOCAL_CORS_ORIGINS: &[&str] = &[
@@ -603,6 +605,11 @@ impl Config {
             // Heads arrive in one or two packets from honest clients; a few at a time
             // per address is plenty, the rest is a slow-head attack.
             pending_heads_per_address: (connections_per_address / 4).max(1),
+            shutdown_grace: Duration::from_secs(src.bounded(
+                "COPYTHAT_SHUTDOWN_GRACE",
+                5,
+                0..=300,
+            )?),
         })
     }
 

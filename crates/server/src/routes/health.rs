@@ -22,6 +22,10 @@ async fn health() -> Json<Value> {
 }
 
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    // Shutting down: still serving, but no new traffic should come here.
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(ApiError::Unavailable);
+    }
     if let Err(err) = state.store.ping().await {
         tracing::warn!(error = %err, "readiness check failed: database");
         return Err(ApiError::Unavailable);

@@ -143,6 +143,64 @@ fn s18_a_half_sent_request_does_not_keep_a_stopping_server_alive() {
     drop(held);
 }
 
+/// A rolling restart without errors: on SIGTERM `/ready` turns 503 at once while the
+/// instance keeps serving for `COPYTHAT_SHUTDOWN_GRACE`, then the listener closes and the
+/// process exits 0.
+#[test]
+fn on_sigterm_ready_turns_503_first_and_requests_are_served_through_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = copythat()
+        .current_dir(dir.path())
+        .arg("serve")
+        .env("COPYTHAT_BIND", format!("127.0.0.1:{port}"))
+        .env("COPYTHAT_SHUTDOWN_GRACE", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/health").is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        http_get(port, "/ready")
+            .unwrap()
+            .starts_with("HTTP/1.1 200")
+    );
+
+    let sent = Instant::now();
+    terminate(&child);
+    // Within the grace: not ready, but serving.
+    let mut saw_draining = false;
+    while sent.elapsed() < Duration::from_secs(2) {
+        let ready = http_get(port, "/ready").expect("the listener is open during the grace");
+        if ready.starts_with("HTTP/1.1 503") {
+            saw_draining = true;
+            let health = http_get(port, "/health").unwrap();
+            assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+            let api = http_get(port, "/api/v1/auth/me").unwrap();
+            assert!(
+                api.starts_with("HTTP/1.1 401"),
+                "requests are still answered: {api}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(saw_draining, "/ready answers 503 right after SIGTERM");
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(40), "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exits 0, got {exit:?}");
+    assert!(http_get(port, "/health").is_err(), "the listener is closed");
+}
+
 #[test]
 fn migrate_runs_migrations_only() {
     let dir = tempfile::tempdir().unwrap();
