@@ -28,7 +28,7 @@ impl Auth {
             tokens: tokens::TokenIssuer::new(config),
             // Argon2 uses ~19 MiB and tens of milliseconds per hash: one per core at once.
             passwords: password::Passwords::new(crate::blocking::cores()),
-            throttle: throttle::LoginThrottle::new(config.login_per_minute),
+            throttle: throttle::LoginThrottle::from_config(config),
         })
     }
 }

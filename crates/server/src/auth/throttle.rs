@@ -2,16 +2,25 @@
 //! back-off capped at 15 minutes. Attempts refused during a lock do not extend it, and an
 //! address the account recently logged in from is not held by the account's lock, so an
 //! attacker cannot keep a victim out.
+//!
+//! The state lives in this process ([`MemoryThrottle`]) or, when `REDIS_URL` is set, in
+//! Redis (`redis`), so every instance behind a load balancer sees the same lock-outs; an
+//! unreachable Redis falls back to this process's own state (or refuses, when limits fail
+//! closed).
+
+mod redis;
+
+pub use self::redis::RedisThrottle;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
-const BASE_LOCK: Duration = Duration::from_secs(60);
-const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+pub(crate) const BASE_LOCK: Duration = Duration::from_secs(60);
+pub(crate) const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 const PRUNE_ABOVE: usize = 50_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -29,10 +38,61 @@ struct State {
     known: HashMap<(String, IpAddr), Instant>,
 }
 
-pub struct LoginThrottle {
+pub struct MemoryThrottle {
     /// Failures allowed inside the window before a lock starts.
     threshold: u32,
     state: Mutex<State>,
+}
+
+/// Where lock-outs are kept: this process, or Redis shared by every instance.
+pub enum LoginThrottle {
+    Memory(MemoryThrottle),
+    Redis(RedisThrottle),
+}
+
+impl LoginThrottle {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let memory = MemoryThrottle::new(config.login_per_minute);
+        match &config.redis_url {
+            Some(url) => match RedisThrottle::new(url.expose(), &config.redis_key_prefix, memory) {
+                Ok(redis) => Self::Redis(redis),
+                Err(memory) => Self::Memory(memory),
+            },
+            None => Self::Memory(memory),
+        }
+    }
+
+    /// Whether `account` may try to log in from `ip` now.
+    pub async fn check(&self, account: &str, ip: IpAddr) -> Result<(), Locked> {
+        match self {
+            Self::Memory(m) => m.check(account, ip),
+            Self::Redis(r) => r.check(account, ip).await,
+        }
+    }
+
+    /// Whether `account` logged in successfully from `ip` recently.
+    pub async fn is_known(&self, account: &str, ip: IpAddr) -> bool {
+        match self {
+            Self::Memory(m) => m.is_known(account, ip),
+            Self::Redis(r) => r.is_known(account, ip).await,
+        }
+    }
+
+    /// Counts a failed attempt; returns true when it started a lock.
+    pub async fn record_failure(&self, account: &str, ip: IpAddr) -> bool {
+        match self {
+            Self::Memory(m) => m.record_failure(account, ip),
+            Self::Redis(r) => r.record_failure(account, ip).await,
+        }
+    }
+
+    /// A successful login clears the account's failures and remembers the address.
+    pub async fn record_success(&self, account: &str, ip: IpAddr) {
+        match self {
+            Self::Memory(m) => m.record_success(account, ip),
+            Self::Redis(r) => r.record_success(account, ip).await,
+        }
+    }
 }
 
 /// Why a login attempt is refused before its password is even checked.
@@ -41,7 +101,7 @@ pub struct Locked {
     pub retry_after: Duration,
 }
 
-impl LoginThrottle {
+impl MemoryThrottle {
     pub fn new(threshold: u32) -> Self {
         Self {
             threshold: threshold.max(1),
@@ -160,7 +220,7 @@ mod tests {
 
     #[test]
     fn s6_locks_after_threshold_and_backs_off_exponentially() {
-        let t = LoginThrottle::new(3);
+        let t = MemoryThrottle::new(3);
         let now = Instant::now();
         for _ in 0..2 {
             assert!(!t.record_failure_at("a@x.io", ip(1), now));
@@ -181,7 +241,7 @@ mod tests {
 
     #[test]
     fn s6_lock_is_capped_and_a_known_address_is_not_held_by_the_account_lock() {
-        let t = LoginThrottle::new(2);
+        let t = MemoryThrottle::new(2);
         t.record_success("victim@x.io", ip(9));
         let mut now = Instant::now();
         for _ in 0..30 {

@@ -227,9 +227,9 @@ pub async fn login(
         .collect();
     // S6: a locked account or address; S15: attempts per account, shared across
     // instances, except from an address the account recently signed in from.
-    let refusal = match state.auth.throttle.check(&account, ip) {
+    let refusal = match state.auth.throttle.check(&account, ip).await {
         Err(locked) => Some(("locked out", locked.retry_after.as_secs())),
-        Ok(()) if !state.auth.throttle.is_known(&account, ip) => {
+        Ok(()) if !state.auth.throttle.is_known(&account, ip).await => {
             let key = format!("login:account:{}", &sha256_hex(&account)[..32]);
             let quota = Quota::per_minute(state.config.login_per_minute);
             match limits::check_with_policy(&state, &key, quota).await? {
@@ -273,7 +273,7 @@ pub async fn login(
     let user = match user {
         Some(user) if matches && user.is_active => user,
         other => {
-            let locked = state.auth.throttle.record_failure(&account, ip);
+            let locked = state.auth.throttle.record_failure(&account, ip).await;
             let reason = match &other {
                 None => "unknown account",
                 Some(u) if !u.is_active => "account disabled",
@@ -303,7 +303,7 @@ pub async fn login(
         }
     };
 
-    state.auth.throttle.record_success(&account, ip);
+    state.auth.throttle.record_success(&account, ip).await;
     state.store.record_login(user.id).await?;
     let refresh = state
         .auth
@@ -487,7 +487,7 @@ pub async fn change_password(
 ) -> Result<Json<PasswordChanged>, ApiError> {
     let user = &principal.user;
     let audit = principal.audit(&state.store);
-    if let Err(locked) = state.auth.throttle.check(&user.email, ip) {
+    if let Err(locked) = state.auth.throttle.check(&user.email, ip).await {
         return Err(ApiError::TooManyRequests {
             retry_after_secs: locked.retry_after.as_secs(),
         });
@@ -501,7 +501,7 @@ pub async fn change_password(
         )
         .await?;
     if !current_ok {
-        state.auth.throttle.record_failure(&user.email, ip);
+        state.auth.throttle.record_failure(&user.email, ip).await;
         audit
             .record(
                 &principal.actor(),

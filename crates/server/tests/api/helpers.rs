@@ -277,9 +277,19 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Opt
 
 /// The app on PostgreSQL at `url` (which may name its own role), in `schema`.
 pub async fn spawn_app_on_postgres(url: &str, schema: &str) -> TestApp {
+    spawn_app_on_postgres_with(url, schema, &[]).await
+}
+
+/// [`spawn_app_on_postgres`] with configuration: several of these on one schema are
+/// instances sharing one database.
+pub async fn spawn_app_on_postgres_with(
+    url: &str,
+    schema: &str,
+    overrides: &[(&str, &str)],
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let sqlite_url = format!("sqlite://{}", dir.path().join("unused.db").display());
-    let config = test_config(&sqlite_url, &[]);
+    let config = test_config(&sqlite_url, overrides);
     let store = store::connect_postgres_schema(url, schema)
         .await
         .expect("PostgreSQL test database reachable");

@@ -550,3 +550,63 @@ async fn s15_the_hourly_quota_applies_beside_the_minute_one() {
         .unwrap();
     assert!(retry > 60, "one more in 12 minutes, not {retry} s");
 }
+
+/// S6/S16: failed logins on one instance lock the account on every instance sharing
+/// Redis, and a success on one clears it for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_lockouts_are_shared_by_instances_through_redis() {
+    let Ok(redis) = std::env::var("COPYTHAT_TEST_REDIS_URL") else {
+        skip("COPYTHAT_TEST_REDIS_URL");
+        return;
+    };
+    let prefix = format!("copythat-test:{}:", uuid::Uuid::new_v4().simple());
+    let Some(url) = std::env::var(PG_ENV).ok() else {
+        skip(PG_ENV);
+        return;
+    };
+    // Two instances on one database and one Redis, as behind a load balancer.
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let config = [
+        ("REDIS_URL", redis.as_str()),
+        ("COPYTHAT_REDIS_PREFIX", prefix.as_str()),
+        ("COPYTHAT_LOGIN_PER_MINUTE", "3"),
+        ("COPYTHAT_TRUSTED_PROXIES", "127.0.0.1/32"),
+    ];
+    let one = spawn_app_on_postgres_with(&url, &schema, &config).await;
+    let two = spawn_app_on_postgres_with(&url, &schema, &config).await;
+    let email = format!("lock-{}@example.com", uuid::Uuid::new_v4().simple());
+    let password = random_password();
+    assert_eq!(one.register(&email, &password).await.status(), 201);
+    let login = |app: &TestApp, from: &'static str, password: String| {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .header("x-forwarded-for", from)
+            .form(&[("username", email.clone()), ("password", password)])
+            .send()
+    };
+    for _ in 0..3 {
+        let failed = login(&one, "203.0.113.10", "wrong-password-here".into())
+            .await
+            .unwrap();
+        assert_eq!(failed.status(), 401);
+    }
+    // The other instance, another address: the account is locked there too.
+    let locked = login(&two, "203.0.113.11", password.clone()).await.unwrap();
+    assert_eq!(locked.status(), 429, "the lock-out is shared");
+    assert!(locked.headers().contains_key("retry-after"));
+    // Refused by the lock-out itself, not only by the (also shared) rate limit.
+    let events = two
+        .audit_events_when(|events| events.iter().any(|e| e.detail.0["reason"] == "locked out"))
+        .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "login" && e.detail.0["reason"] == "locked out"),
+        "the second instance refused the account as locked out"
+    );
+    // And the failing address is locked on the other instance for any account.
+    let other = login(&two, "203.0.113.10", "wrong-password-here".into())
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 429);
+}
