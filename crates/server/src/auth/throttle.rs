@@ -52,14 +52,12 @@ pub enum LoginThrottle {
 
 impl LoginThrottle {
     pub fn from_config(config: &crate::config::Config) -> Self {
-        let memory = MemoryThrottle::new(config.login_per_minute);
-        match &config.redis_url {
-            Some(url) => match RedisThrottle::new(url.expose(), &config.redis_key_prefix, memory) {
-                Ok(redis) => Self::Redis(redis),
-                Err(memory) => Self::Memory(memory),
-            },
-            None => Self::Memory(memory),
-        }
+        let threshold = config.login_per_minute;
+        config
+            .redis_url
+            .as_ref()
+            .and_then(|url| RedisThrottle::new(url.expose(), &config.redis_key_prefix, threshold))
+            .map_or_else(|| Self::Memory(MemoryThrottle::new(threshold)), Self::Redis)
     }
 
     /// Whether `account` may try to log in from `ip` now.

@@ -64,19 +64,17 @@ pub struct RedisThrottle {
 }
 
 impl RedisThrottle {
-    /// Connects lazily; gives the memory throttle back when the URL is unusable.
-    pub fn new(url: &str, prefix: &str, fallback: MemoryThrottle) -> Result<Self, MemoryThrottle> {
-        let Ok(client) = ::redis::Client::open(url) else {
-            return Err(fallback);
-        };
+    /// Connects lazily; `None` when the URL is unusable. `threshold` as for
+    /// [`MemoryThrottle::new`].
+    pub fn new(url: &str, prefix: &str, threshold: u32) -> Option<Self> {
+        let client = ::redis::Client::open(url).ok()?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))
             .set_number_of_retries(1);
-        let Ok(connection) = ConnectionManager::new_lazy_with_config(client, config) else {
-            return Err(fallback);
-        };
-        Ok(Self {
+        let connection = ConnectionManager::new_lazy_with_config(client, config).ok()?;
+        let fallback = MemoryThrottle::new(threshold);
+        Some(Self {
             connection,
             prefix: format!("{prefix}lockout:"),
             threshold: fallback.threshold,
