@@ -7,6 +7,7 @@ mod binary;
 mod connections;
 mod foundation;
 mod identity;
+mod instances;
 mod limits;
 mod races;
 mod resources;
