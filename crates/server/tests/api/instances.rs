@@ -391,7 +391,7 @@ async fn s16_a_rolling_restart_under_load_answers_every_request() {
                     continue;
                 };
                 n += 1;
-                let client = clients.entry(port).or_insert_with(reqwest::Client::new);
+                let client = clients.entry(port).or_default();
                 let path = if n % 2 == 0 {
                     "/api/v1/projects"
                 } else {
