@@ -303,7 +303,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn s15_exact_under_concurrency() {
         let limiter = Arc::new(MemoryLimiter::new());
         let quota = Quota::per_minute(50);

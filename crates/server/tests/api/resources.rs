@@ -654,14 +654,43 @@ both_backends! {
     // A project or session deleted while an extraction into it was being decoded: the
     // store refuses the orphan rows with a typed error, which the API answers as 404.
     async fn an_extraction_whose_project_vanished_stores_nothing_and_is_a_404(app) {
-        use copythat_server::error::ApiError;
         use copythat_server::store::StoreError;
+        // The store refuses the orphan rows with a typed error...
         let session = upload_session(uuid::Uuid::now_v7());
         let err = app.store.save_extraction(Some(&session), &[], generous_caps()).await.unwrap_err();
         assert!(matches!(err, StoreError::MissingParent), "{err:?}");
-        assert_eq!(ApiError::internal(err).status(), 404);
         let kind = copythat_server::store::ResourceKind::Session;
         assert!(!app.store.resource_exists(kind, session.id).await.unwrap());
+
+        // ...and over HTTP, a project deleted while its extraction is being processed
+        // gives a 404 (or the extraction finished first: 201), never a 500, and leaves
+        // nothing behind. Deletes land at different moments of the work.
+        let user = app.new_user().await;
+        let image = b64(&copythat_core::synth::encode_png(&copythat_core::synth::photo(1200, 1200)));
+        let mut seen = std::collections::BTreeSet::new();
+        for delay_ms in (0..160).step_by(10) {
+            let project = app.new_project(&user, "Doomed").await;
+            let pid = project["id"].as_str().unwrap().to_owned();
+            let body = json!({ "project_id": pid, "image_base64": image, "max_colors": 16 });
+            let extraction = app.extract(&user, &body);
+            let delete = async {
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                app.bearer(Method::DELETE, &format!("/api/v1/projects/{pid}"), &user.access)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            };
+            let (extracted, deleted) = tokio::join!(extraction, delete);
+            let status = extracted.status().as_u16();
+            assert!(matches!(status, 201 | 404), "delete after {delay_ms} ms: {status}");
+            assert_eq!(deleted, 204);
+            seen.insert(status);
+            let (_, colors) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors")).await;
+            assert_eq!(colors["status"], 404, "nothing of the project remains");
+        }
+        assert!(seen.contains(&404), "some deletes landed before the extraction was stored");
     }
 }
 
