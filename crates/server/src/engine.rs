@@ -66,3 +66,77 @@ impl ImagePipeline {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(budget_mib: &str, pixels: &str) -> Config {
+        Config::from_lookup(&|name| match name {
+            "COPYTHAT_DECODE_MEMORY_MB" => Some(budget_mib.into()),
+            "COPYTHAT_MAX_IMAGE_PIXELS" => Some(pixels.into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = copythat_core::DecodedImage::from_rgba(
+            w,
+            h,
+            copythat_core::ImageFormat::Png,
+            vec![200; (w * h * 4) as usize],
+        )
+        .unwrap();
+        copythat_core::synth::encode_png(&img)
+    }
+
+    /// S18: decodes in flight share one budget: while one image holds its share, a second
+    /// that does not fit beside it waits, and runs once the first is done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s18_decodes_wait_for_room_in_the_shared_budget() {
+        // 1 MP allowed: the worst case is 12 MB + 24 MiB; a 64 MiB budget holds one
+        // 1 MP image (28 MiB at its peak) beside another, not three.
+        let pipeline = std::sync::Arc::new(ImagePipeline::new(&config("64", "1000000")));
+        let limits = copythat_core::Limits {
+            max_pixels: 1_000_000,
+            ..copythat_core::Limits::default()
+        };
+        let image = png(1000, 1000);
+        let need = copythat_core::image::plan_decode(&image, &limits)
+            .unwrap()
+            .peak_bytes;
+        assert!(need > 16 << 20 && 3 * need > 64 << 20, "{need}");
+
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let wait = std::sync::Arc::new(std::sync::Mutex::new(wait));
+        let start = |wait: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>| {
+            let (pipeline, image) = (pipeline.clone(), image.clone());
+            tokio::spawn(async move {
+                pipeline
+                    .run(image, limits, move |_| {
+                        let _ = wait.lock().unwrap().recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let first = start(wait.clone());
+        let second = start(wait.clone());
+        // Both reservations are taken (two fit), and the budget shows it.
+        while pipeline.memory.available() > (64 << 20) - 2 * need {
+            tokio::task::yield_now().await;
+        }
+        let third = start(wait.clone());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!third.is_finished(), "a third decode waits for room");
+        assert!(pipeline.memory.available() < need);
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        for task in [first, second, third] {
+            assert!(task.await.unwrap().unwrap().is_ok());
+        }
+        assert_eq!(pipeline.memory.available(), 64 << 20);
+    }
+}

@@ -59,6 +59,8 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), &'static str> {
 pub struct Passwords {
     pool: BlockingPool,
     dummy_hash: String,
+    /// Verifications performed, dummy ones included.
+    verifications: std::sync::atomic::AtomicU64,
 }
 
 impl Passwords {
@@ -72,7 +74,14 @@ impl Passwords {
         Self {
             pool: BlockingPool::new(concurrency, QUEUE_TIMEOUT),
             dummy_hash,
+            verifications: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many verifications have run (dummy ones included).
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A PHC string for `password`, salted fresh.
@@ -96,6 +105,8 @@ impl Passwords {
     ) -> Result<bool, ApiError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let matches = self
             .pool
             .run(move || {
@@ -114,6 +125,35 @@ impl Passwords {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn s5_an_unknown_account_still_pays_for_one_verification() {
+        let passwords = Passwords::new(1);
+        let real = passwords
+            .hash(SecretString::from("a long passphrase".to_owned()))
+            .await
+            .unwrap();
+        let wrong = passwords
+            .verify(SecretString::from("not it at all".to_owned()), Some(real))
+            .await
+            .unwrap();
+        let unknown = passwords
+            .verify(SecretString::from("not it at all".to_owned()), None)
+            .await
+            .unwrap();
+        assert!(!wrong && !unknown);
+        assert_eq!(
+            passwords.verifications(),
+            2,
+            "the unknown account paid for a verify"
+        );
+        // The dummy hash is a real argon2id hash, so that verify costs what a real one does.
+        assert!(
+            passwords
+                .dummy_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        );
+    }
 
     #[test]
     fn s2_policy_is_length_and_common_list_only() {

@@ -5,6 +5,7 @@ mod helpers;
 
 mod binary;
 mod connections;
+mod controls;
 mod foundation;
 mod identity;
 mod instances;
