@@ -43,66 +43,66 @@ fn b64(value: &Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s1_every_route_requires_a_principal() {
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
-    let table = copythat_server::routes::route_table();
-    assert!(table.len() >= 12);
-    for entry in table {
-        let path = format!(
-            "/api/v1{}",
-            entry
-                .path
-                .replace("{id}", &uuid::Uuid::new_v4().to_string())
-        );
-        let method = Method::from_bytes(entry.method.as_str().as_bytes()).unwrap();
-        let response = app
-            .client
-            .request(method.clone(), app.url(&path))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        let public = entry.access == copythat_server::routes::Access::Public;
-        if public {
-            assert_ne!(response.status(), 401, "{method} {path} is public (S1)");
-            continue;
-        }
-        assert_eq!(
-            response
-                .headers()
-                .get("www-authenticate")
-                .map(|v| v.to_str().unwrap()),
-            Some("Bearer"),
-            "{method} {path}"
-        );
-        assert_problem(response, 401).await;
+both_backends! {
+    async fn s1_every_route_requires_a_principal(app) {
+        let table = copythat_server::routes::route_table();
+        assert!(table.len() >= 12);
+        for entry in table {
+            let path = format!(
+                "/api/v1{}",
+                entry
+                    .path
+                    .replace("{id}", &uuid::Uuid::new_v4().to_string())
+            );
+            let method = Method::from_bytes(entry.method.as_str().as_bytes()).unwrap();
+            let response = app
+                .client
+                .request(method.clone(), app.url(&path))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let public = entry.access == copythat_server::routes::Access::Public;
+            if public {
+                assert_ne!(response.status(), 401, "{method} {path} is public (S1)");
+                continue;
+            }
+            assert_eq!(
+                response
+                    .headers()
+                    .get("www-authenticate")
+                    .map(|v| v.to_str().unwrap()),
+                Some("Bearer"),
+                "{method} {path}"
+            );
+            assert_problem(response, 401).await;
 
-        // A malformed credential is the same 401.
-        let response = app
-            .client
-            .request(method.clone(), app.url(&path))
-            .header("authorization", "Bearer not.a.token")
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401, "{method} {path} with a bad token");
+            // A malformed credential is the same 401.
+            let response = app
+                .client
+                .request(method.clone(), app.url(&path))
+                .header("authorization", "Bearer not.a.token")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401, "{method} {path} with a bad token");
+        }
+        // The public list is exactly S1's.
+        let public: Vec<String> = copythat_server::routes::route_table()
+            .into_iter()
+            .filter(|e| e.access == copythat_server::routes::Access::Public)
+            .map(|e| format!("{} {}", e.method, e.path))
+            .collect();
+        assert_eq!(
+            public,
+            [
+                "POST /auth/register",
+                "POST /auth/token",
+                "POST /auth/refresh"
+            ]
+        );
     }
-    // The public list is exactly S1's.
-    let public: Vec<String> = copythat_server::routes::route_table()
-        .into_iter()
-        .filter(|e| e.access == copythat_server::routes::Access::Public)
-        .map(|e| format!("{} {}", e.method, e.path))
-        .collect();
-    assert_eq!(
-        public,
-        [
-            "POST /auth/register",
-            "POST /auth/token",
-            "POST /auth/refresh"
-        ]
-    );
 }
 
 /// S7/S9: the route table's access policy, walked route by route: session-only routes

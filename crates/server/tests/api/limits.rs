@@ -4,214 +4,203 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::both_backends;
 use crate::helpers::*;
 
 fn header_u64(response: &reqwest::Response, name: &str) -> u64 {
     response.headers()[name].to_str().unwrap().parse().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_every_response_carries_limits_and_excess_is_429() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "5")])
-        .await
-        .unwrap();
-    let mut remaining = Vec::new();
-    for _ in 0..5 {
-        let response = app.get("/api/v1/auth/me").await;
-        assert_eq!(response.status(), 401, "counted even when refused");
-        assert_eq!(header_u64(&response, "x-ratelimit-limit"), 5);
-        assert!(header_u64(&response, "x-ratelimit-reset") <= 60);
-        remaining.push(header_u64(&response, "x-ratelimit-remaining"));
+both_backends! {
+    async fn s15_every_response_carries_limits_and_excess_is_429(app, config = [("COPYTHAT_RATE_PER_MINUTE", "5".to_owned())]) {
+        let mut remaining = Vec::new();
+        for _ in 0..5 {
+            let response = app.get("/api/v1/auth/me").await;
+            assert_eq!(response.status(), 401, "counted even when refused");
+            assert_eq!(header_u64(&response, "x-ratelimit-limit"), 5);
+            assert!(header_u64(&response, "x-ratelimit-reset") <= 60);
+            remaining.push(header_u64(&response, "x-ratelimit-remaining"));
+        }
+        assert_eq!(remaining, [4, 3, 2, 1, 0]);
+        let limited = app.get("/api/v1/auth/me").await;
+        assert_eq!(limited.status(), 429);
+        let retry = header_u64(&limited, "retry-after");
+        assert!((1..=12).contains(&retry), "one request every 12 s: {retry}");
+        assert_eq!(header_u64(&limited, "x-ratelimit-remaining"), 0);
+        assert_problem(limited, 429).await;
+        // Health probes are not counted.
+        assert_eq!(app.get("/health").await.status(), 200);
     }
-    assert_eq!(remaining, [4, 3, 2, 1, 0]);
-    let limited = app.get("/api/v1/auth/me").await;
-    assert_eq!(limited.status(), 429);
-    let retry = header_u64(&limited, "retry-after");
-    assert!((1..=12).contains(&retry), "one request every 12 s: {retry}");
-    assert_eq!(header_u64(&limited, "x-ratelimit-remaining"), 0);
-    assert_problem(limited, 429).await;
-    // Health probes are not counted.
-    assert_eq!(app.get("/health").await.status(), 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_principals_are_counted_separately_from_their_address() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "8")])
-        .await
-        .unwrap();
-    let alice = app.new_user().await; // register + login: two of the address's eight
-    let bob = app.new_user().await; // two more
-    for _ in 0..8 {
-        let ok = app
+both_backends! {
+    async fn s15_principals_are_counted_separately_from_their_address(app, config = [("COPYTHAT_RATE_PER_MINUTE", "8".to_owned())]) {
+        let alice = app.new_user().await; // register + login: two of the address's eight
+        let bob = app.new_user().await; // two more
+        for _ in 0..8 {
+            let ok = app
+                .bearer(Method::GET, "/api/v1/auth/me", &alice.access)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(ok.status(), 200);
+        }
+        let limited = app
             .bearer(Method::GET, "/api/v1/auth/me", &alice.access)
             .send()
             .await
             .unwrap();
-        assert_eq!(ok.status(), 200);
+        assert_eq!(limited.status(), 429);
+        let other = app
+            .bearer(Method::GET, "/api/v1/auth/me", &bob.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200, "Bob has his own quota");
     }
-    let limited = app
-        .bearer(Method::GET, "/api/v1/auth/me", &alice.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(limited.status(), 429);
-    let other = app
-        .bearer(Method::GET, "/api/v1/auth/me", &bob.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), 200, "Bob has his own quota");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_forged_api_keys_share_their_address_quota() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
-        .await
-        .unwrap();
-    let user = app.new_user().await; // register + login: two of the address's six
-    let key = app.new_api_key(&user, &["read"]).await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let forged = || format!("ct_{}", random_secret().replace(['+', '/', '='], "x"));
-    for _ in 0..4 {
-        let response = app
+both_backends! {
+    async fn s15_forged_api_keys_share_their_address_quota(app, config = [("COPYTHAT_RATE_PER_MINUTE", "6".to_owned())]) {
+        let user = app.new_user().await; // register + login: two of the address's six
+        let key = app.new_api_key(&user, &["read"]).await["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let forged = || format!("ct_{}", random_secret().replace(['+', '/', '='], "x"));
+        for _ in 0..4 {
+            let response = app
+                .with_key(Method::GET, "/api/v1/auth/me", &forged())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+        }
+        // A fresh forgery does not buy a fresh quota: the address's is spent.
+        let limited = app
             .with_key(Method::GET, "/api/v1/auth/me", &forged())
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 401);
-    }
-    // A fresh forgery does not buy a fresh quota: the address's is spent.
-    let limited = app
-        .with_key(Method::GET, "/api/v1/auth/me", &forged())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(limited.status(), 429);
-    // A real key and a signed-in session (whatever the scheme's case) are counted against
-    // their account, not the address the forgeries spent.
-    let real = app
-        .with_key(Method::GET, "/api/v1/auth/me", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(real.status(), 200);
-    let shouted = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .header("authorization", format!("BEARER {}", user.access))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shouted.status(), 200);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_a_revoked_access_token_cannot_spend_its_owners_quota() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
-        .await
-        .unwrap();
-    let user = app.new_user().await; // register + login: two of the address's six
-    let logout = app
-        .bearer(Method::POST, "/api/v1/auth/logout", &user.access)
-        .json(&serde_json::json!({ "refresh_token": user.refresh }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), 204); // one of the user's six
-    let tokens: serde_json::Value = app
-        .login(&user.email, &user.password)
-        .await
-        .json()
-        .await
-        .unwrap(); // three of the address's
-    let fresh = tokens["access_token"].as_str().unwrap().to_owned();
-
-    // Someone replays the dead token: it is counted against the sender's address.
-    let mut statuses = Vec::new();
-    for _ in 0..6 {
-        let response = app
-            .bearer(Method::GET, "/api/v1/projects", &user.access)
+        assert_eq!(limited.status(), 429);
+        // A real key and a signed-in session (whatever the scheme's case) are counted against
+        // their account, not the address the forgeries spent.
+        let real = app
+            .with_key(Method::GET, "/api/v1/auth/me", &key)
             .send()
             .await
             .unwrap();
-        statuses.push(response.status().as_u16());
-    }
-    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
-
-    let owner = app
-        .bearer(Method::GET, "/api/v1/projects", &fresh)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(owner.status(), 200, "the owner's quota is untouched");
-    assert_eq!(owner.headers()["x-ratelimit-remaining"], "4");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s17_spoofed_forwarded_for_does_not_reset_a_limit() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "3")])
-        .await
-        .unwrap();
-    for i in 0..3 {
-        let response = app
+        assert_eq!(real.status(), 200);
+        let shouted = app
             .client
             .get(app.url("/api/v1/auth/me"))
-            .header("x-forwarded-for", format!("198.51.100.{i}"))
-            .header("forwarded", format!("for=198.51.100.{i}"))
+            .header("authorization", format!("BEARER {}", user.access))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 401);
+        assert_eq!(shouted.status(), 200);
     }
-    let spoofed = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .header("x-forwarded-for", "192.0.2.77")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        spoofed.status(),
-        429,
-        "the header is not believed from an untrusted peer"
-    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_extraction_has_its_own_quota() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_EXTRACT_PER_MINUTE", "2")])
-        .await
-        .unwrap();
-    let user = app.new_user().await;
-    let body = json!({ "project_id": uuid::Uuid::new_v4(), "image_base64": "AAAA" });
-    for _ in 0..2 {
-        let response = app
+both_backends! {
+    async fn s15_a_revoked_access_token_cannot_spend_its_owners_quota(app, config = [("COPYTHAT_RATE_PER_MINUTE", "6".to_owned())]) {
+        let user = app.new_user().await; // register + login: two of the address's six
+        let logout = app
+            .bearer(Method::POST, "/api/v1/auth/logout", &user.access)
+            .json(&serde_json::json!({ "refresh_token": user.refresh }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), 204); // one of the user's six
+        let tokens: serde_json::Value = app
+            .login(&user.email, &user.password)
+            .await
+            .json()
+            .await
+            .unwrap(); // three of the address's
+        let fresh = tokens["access_token"].as_str().unwrap().to_owned();
+
+        // Someone replays the dead token: it is counted against the sender's address.
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let response = app
+                .bearer(Method::GET, "/api/v1/projects", &user.access)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+
+        let owner = app
+            .bearer(Method::GET, "/api/v1/projects", &fresh)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(owner.status(), 200, "the owner's quota is untouched");
+        assert_eq!(owner.headers()["x-ratelimit-remaining"], "4");
+    }
+}
+
+both_backends! {
+    async fn s17_spoofed_forwarded_for_does_not_reset_a_limit(app, config = [("COPYTHAT_RATE_PER_MINUTE", "3".to_owned())]) {
+        for i in 0..3 {
+            let response = app
+                .client
+                .get(app.url("/api/v1/auth/me"))
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .header("forwarded", format!("for=198.51.100.{i}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+        }
+        let spoofed = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .header("x-forwarded-for", "192.0.2.77")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            spoofed.status(),
+            429,
+            "the header is not believed from an untrusted peer"
+        );
+    }
+}
+
+both_backends! {
+    async fn s15_extraction_has_its_own_quota(app, config = [("COPYTHAT_EXTRACT_PER_MINUTE", "2".to_owned())]) {
+        let user = app.new_user().await;
+        let body = json!({ "project_id": uuid::Uuid::new_v4(), "image_base64": "AAAA" });
+        for _ in 0..2 {
+            let response = app
+                .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_ne!(response.status(), 429);
+        }
+        let limited = app
             .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
             .json(&body)
             .send()
             .await
             .unwrap();
-        assert_ne!(response.status(), 429);
+        assert_eq!(limited.status(), 429);
+        let other = app
+            .bearer(Method::GET, "/api/v1/projects", &user.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            other.status(),
+            200,
+            "other routes are not held by the extraction quota"
+        );
     }
-    let limited = app
-        .bearer(Method::POST, "/api/v1/colors/extract", &user.access)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(limited.status(), 429);
-    let other = app
-        .bearer(Method::GET, "/api/v1/projects", &user.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        other.status(),
-        200,
-        "other routes are not held by the extraction quota"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,149 +327,141 @@ async fn s15_preflights_are_counted_and_carry_the_headers() {
     assert_eq!(body["status"], 429);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s6_a_lock_out_answered_by_a_handler_reports_no_room_left() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_LOGIN_PER_MINUTE", "3")])
-        .await
-        .unwrap();
-    let user = app.new_user().await;
-    let attempt = || {
-        app.bearer(Method::POST, "/api/v1/auth/password", &user.access)
-            .json(&serde_json::json!({
-                "current_password": "not-the-password",
-                "new_password": random_password(),
-            }))
-            .send()
-    };
-    let mut last = None;
-    for _ in 0..6 {
-        let response = attempt().await.unwrap();
-        if response.status() == 429 {
-            last = Some(response);
-            break;
+both_backends! {
+    async fn s6_a_lock_out_answered_by_a_handler_reports_no_room_left(app, config = [("COPYTHAT_LOGIN_PER_MINUTE", "3".to_owned())]) {
+        let user = app.new_user().await;
+        let attempt = || {
+            app.bearer(Method::POST, "/api/v1/auth/password", &user.access)
+                .json(&serde_json::json!({
+                    "current_password": "not-the-password",
+                    "new_password": random_password(),
+                }))
+                .send()
+        };
+        let mut last = None;
+        for _ in 0..6 {
+            let response = attempt().await.unwrap();
+            if response.status() == 429 {
+                last = Some(response);
+                break;
+            }
         }
+        let locked = last.expect("wrong current passwords are throttled (S6)");
+        assert_eq!(locked.headers()["x-ratelimit-remaining"], "0");
+        let retry: u64 = locked.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let reset: u64 = locked.headers()["x-ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(reset >= retry, "reset {reset} before retry-after {retry}");
     }
-    let locked = last.expect("wrong current passwords are throttled (S6)");
-    assert_eq!(locked.headers()["x-ratelimit-remaining"], "0");
-    let retry: u64 = locked.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let reset: u64 = locked.headers()["x-ratelimit-reset"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(reset >= retry, "reset {reset} before retry-after {retry}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_a_refused_doubled_credential_does_not_spend_its_owners_quota() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "6")])
-        .await
-        .unwrap();
-    let user = app.new_user().await; // register + login: two of the address's six
-    for _ in 0..4 {
-        let response = app
-            .client
-            .get(app.url("/api/v1/auth/me"))
-            .header("authorization", format!("Bearer {}", user.access))
-            .header("authorization", format!("Bearer {}", user.access))
+both_backends! {
+    async fn s15_a_refused_doubled_credential_does_not_spend_its_owners_quota(app, config = [("COPYTHAT_RATE_PER_MINUTE", "6".to_owned())]) {
+        let user = app.new_user().await; // register + login: two of the address's six
+        for _ in 0..4 {
+            let response = app
+                .client
+                .get(app.url("/api/v1/auth/me"))
+                .header("authorization", format!("Bearer {}", user.access))
+                .header("authorization", format!("Bearer {}", user.access))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+        }
+        let owner = app
+            .bearer(Method::GET, "/api/v1/auth/me", &user.access)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 401);
+        assert_eq!(owner.status(), 200);
+        assert_eq!(owner.headers()["x-ratelimit-remaining"], "5");
     }
-    let owner = app
-        .bearer(Method::GET, "/api/v1/auth/me", &user.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(owner.status(), 200);
-    assert_eq!(owner.headers()["x-ratelimit-remaining"], "5");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_every_api_key_draws_on_its_accounts_quota() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "12")])
-        .await
-        .unwrap();
-    let user = app.new_user().await;
-    // Three key creations are three of the account's twelve requests.
-    let mut keys = Vec::new();
-    for _ in 0..3 {
-        keys.push(
-            app.new_api_key(&user, &["read"]).await["key"]
-                .as_str()
+both_backends! {
+    async fn s15_every_api_key_draws_on_its_accounts_quota(app, config = [("COPYTHAT_RATE_PER_MINUTE", "12".to_owned())]) {
+        let user = app.new_user().await;
+        // Three key creations are three of the account's twelve requests.
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            keys.push(
+                app.new_api_key(&user, &["read"]).await["key"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let mut statuses = Vec::new();
+        for i in 0..10 {
+            let response = app
+                .with_key(Method::GET, "/api/v1/projects", &keys[i % keys.len()])
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 200, 429]);
+        // The session is the same account: it is out of quota too.
+        let session = app
+            .bearer(Method::GET, "/api/v1/projects", &user.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(session.status(), 429, "more keys never mean more requests");
+    }
+}
+
+both_backends! {
+    async fn s15_an_api_key_may_have_a_lower_quota_of_its_own(app, config = [("COPYTHAT_RATE_PER_MINUTE", "20".to_owned())]) {
+        let user = app.new_user().await;
+        let create = |body: serde_json::Value| {
+            app.bearer(Method::POST, "/api/v1/auth/api-keys", &user.access)
+                .json(&body)
+                .send()
+        };
+        let too_high =
+            create(serde_json::json!({ "name": "ci", "scopes": ["read"], "rate_per_minute": 21 }))
+                .await
+                .unwrap();
+        let body = assert_problem(too_high, 422).await;
+        assert_eq!(body["errors"][0]["field"], "rate_per_minute");
+        let slow: serde_json::Value =
+            create(serde_json::json!({ "name": "ci", "scopes": ["read"], "rate_per_minute": 2 }))
+                .await
                 .unwrap()
-                .to_owned(),
+                .json()
+                .await
+                .unwrap();
+        assert_eq!(slow["rate_per_minute"], 2);
+        let slow = slow["key"].as_str().unwrap();
+        let fast = app.new_api_key(&user, &["read"]).await["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let get = |key: &str| app.with_key(Method::GET, "/api/v1/projects", key).send();
+        assert_eq!(get(slow).await.unwrap().status(), 200);
+        let second = get(slow).await.unwrap();
+        assert_eq!(second.status(), 200);
+        assert_eq!(
+            second.headers()["x-ratelimit-limit"],
+            "2",
+            "the tightest quota is reported"
+        );
+        assert_eq!(get(slow).await.unwrap().status(), 429);
+        assert_eq!(
+            get(&fast).await.unwrap().status(),
+            200,
+            "the account has room left"
         );
     }
-    let mut statuses = Vec::new();
-    for i in 0..10 {
-        let response = app
-            .with_key(Method::GET, "/api/v1/projects", &keys[i % keys.len()])
-            .send()
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
-    }
-    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 200, 429]);
-    // The session is the same account: it is out of quota too.
-    let session = app
-        .bearer(Method::GET, "/api/v1/projects", &user.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(session.status(), 429, "more keys never mean more requests");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s15_an_api_key_may_have_a_lower_quota_of_its_own() {
-    let app = spawn_app_with(Backend::Sqlite, &[("COPYTHAT_RATE_PER_MINUTE", "20")])
-        .await
-        .unwrap();
-    let user = app.new_user().await;
-    let create = |body: serde_json::Value| {
-        app.bearer(Method::POST, "/api/v1/auth/api-keys", &user.access)
-            .json(&body)
-            .send()
-    };
-    let too_high =
-        create(serde_json::json!({ "name": "ci", "scopes": ["read"], "rate_per_minute": 21 }))
-            .await
-            .unwrap();
-    let body = assert_problem(too_high, 422).await;
-    assert_eq!(body["errors"][0]["field"], "rate_per_minute");
-    let slow: serde_json::Value =
-        create(serde_json::json!({ "name": "ci", "scopes": ["read"], "rate_per_minute": 2 }))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    assert_eq!(slow["rate_per_minute"], 2);
-    let slow = slow["key"].as_str().unwrap();
-    let fast = app.new_api_key(&user, &["read"]).await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let get = |key: &str| app.with_key(Method::GET, "/api/v1/projects", key).send();
-    assert_eq!(get(slow).await.unwrap().status(), 200);
-    let second = get(slow).await.unwrap();
-    assert_eq!(second.status(), 200);
-    assert_eq!(
-        second.headers()["x-ratelimit-limit"],
-        "2",
-        "the tightest quota is reported"
-    );
-    assert_eq!(get(slow).await.unwrap().status(), 429);
-    assert_eq!(
-        get(&fast).await.unwrap().status(),
-        200,
-        "the account has room left"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
