@@ -1,0 +1,417 @@
+//! The one pass over the pixels: exact per-bin colour sums and solid-run votes.
+//! Large images are tallied in two halves on two threads; the merge is exact.
+
+use crate::color::{Oklab, linear_to_oklab, rgb_to_oklab, srgb_f64_to_linear};
+
+/// Bits kept per channel for binning. Five bits (32768 bins) keep the bin table in cache;
+/// because each bin keeps the exact sum of its pixels, flat colours lose nothing.
+const BITS: u32 = 5;
+const SHIFT: u32 = 8 - BITS;
+pub(super) const BINS: usize = 1 << (3 * BITS);
+
+/// One weighted point of the histogram: the mean colour of a bin, in OKLab.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Point {
+    pub(super) lab: Oklab,
+    pub(super) weight: f64,
+    /// Index of the bin in the 32x32x32 grid.
+    pub(super) bin: u32,
+}
+
+/// Shortest horizontal run of one exact colour that counts as part of a solid fill.
+const SOLID_RUN: u64 = 4;
+
+/// The one pass over the pixels: count and colour sums per bin, plus the non-empty bins
+/// as weighted OKLab points (in bin order).
+pub(super) struct Histogram {
+    /// Per bin, the exact colour most likely to be the majority of its solid runs
+    /// (Boyer-Moore vote) and its margin: a UI fill wins its bin outright; photo noise never does.
+    pub(super) votes: Vec<(u32, u64)>,
+    pub(super) points: Vec<Point>,
+}
+
+#[inline(always)]
+pub(super) fn bin_of(px: u32) -> usize {
+    let [r, g, b, _] = px.to_le_bytes();
+    ((r as usize >> SHIFT) << (2 * BITS)) | ((g as usize >> SHIFT) << BITS) | (b as usize >> SHIFT)
+}
+
+/// Pixels a bin's hot word can take before it must be flushed: 255 x 257 = 65535 fits the
+/// word's 16-bit fields exactly.
+const HOT_LIMIT: u64 = 257;
+
+/// Per-bin sums in two tiers. The hot tier is one `u64` per bin holding 16-bit sums of r,
+/// g, b and a 16-bit pixel count, so the per-pixel work is one load, one add and one store
+/// on a table that stays in cache. It exists twice (2 x 256 KiB), for even and odd pixels:
+/// neighbours often share a bin, and with one table each update would wait for the store
+/// of the one before. Every 257 pixels a hot word is flushed into the wide cold tier
+/// ([count, r, g, b] as `u64` per bin, which 40 MP of white cannot overflow).
+struct Sums {
+    hot: Box<[u64; 2 * BINS]>,
+    cold: Vec<[u64; 4]>,
+}
+
+impl Sums {
+    fn new() -> Self {
+        Self {
+            hot: vec![0u64; 2 * BINS]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("the vector has 2 * BINS entries")),
+            cold: vec![[0u64; 4]; BINS],
+        }
+    }
+
+    fn flush(&mut self, slot: usize) {
+        let slot = slot & (2 * BINS - 1);
+        let w = self.hot[slot];
+        let c = &mut self.cold[slot & (BINS - 1)];
+        c[0] += w >> 48;
+        c[1] += w & 0xffff;
+        c[2] += (w >> 16) & 0xffff;
+        c[3] += (w >> 32) & 0xffff;
+        self.hot[slot] = 0;
+    }
+
+    fn into_bins(mut self) -> Vec<[u64; 4]> {
+        for idx in 0..2 * BINS {
+            self.flush(idx);
+        }
+        self.cold
+    }
+}
+
+/// Adds `n` pixels of colour `px` to its bin.
+#[inline(always)]
+fn add_pixels(sums: &mut Sums, px: u32, n: u64) {
+    let [r, g, b, a] = px.to_le_bytes();
+    // Fully transparent pixels have no visible colour: they do not vote.
+    if a == 0 || n == 0 {
+        return;
+    }
+    // The mask proves the index in range, so the hot path carries no bounds check.
+    let idx = bin_of(px) & (BINS - 1);
+    let word = sums.hot[idx];
+    if (word >> 48) + n <= HOT_LIMIT {
+        let packed = u64::from(r) | u64::from(g) << 16 | u64::from(b) << 32 | 1 << 48;
+        sums.hot[idx] = word + packed * n;
+    } else {
+        sums.flush(idx);
+        let c = &mut sums.cold[idx & (BINS - 1)];
+        c[0] += n;
+        c[1] += n * u64::from(r);
+        c[2] += n * u64::from(g);
+        c[3] += n * u64::from(b);
+    }
+}
+
+/// [`add_pixels`] for one pixel, in hot table `table` (0 or 1): the photo path.
+#[inline(always)]
+fn add_pixel(sums: &mut Sums, px: u32, table: usize) {
+    let [r, g, b, a] = px.to_le_bytes();
+    if a == 0 {
+        return;
+    }
+    let idx = (bin_of(px) | table << (3 * BITS)) & (2 * BINS - 1);
+    if sums.hot[idx] >> 48 >= HOT_LIMIT {
+        sums.flush(idx);
+    }
+    sums.hot[idx] += u64::from(r) | u64::from(g) << 16 | u64::from(b) << 32 | 1 << 48;
+}
+
+/// A finished run of `run` pixels of `px` votes for `px` as its bin's solid colour. Only
+/// runs count as votes: fills (buttons, panels) come in long runs, while anti-aliasing,
+/// noise and gradients do not.
+#[inline(always)]
+fn cast_vote(votes: &mut [(u32, u64)], px: u32, run: u64) {
+    if run < SOLID_RUN || px >> 24 == 0 {
+        return;
+    }
+    // Compare colours without alpha: a half-transparent pixel shows the same colour.
+    let rgb = px & 0x00ff_ffff;
+    let vote = &mut votes[bin_of(px) & (BINS - 1)];
+    if vote.0 == rgb {
+        vote.1 += run;
+    } else if vote.1 >= run {
+        vote.1 -= run;
+    } else {
+        *vote = (rgb, run - vote.1);
+    }
+}
+
+/// The run of one exact colour the pass is in.
+struct Runs {
+    prev: u32,
+    run: u64,
+}
+
+impl Runs {
+    /// One pixel on the slow path: counted at once, and ending a run when it changes colour.
+    #[inline(always)]
+    fn step(&mut self, sums: &mut Sums, votes: &mut [(u32, u64)], v: u32, table: usize) {
+        let changed = v != self.prev;
+        if changed & (self.run >= SOLID_RUN) {
+            cast_vote(votes, self.prev, self.run);
+        }
+        self.run = if changed { 1 } else { self.run + 1 };
+        self.prev = v;
+        add_pixel(sums, v, table);
+    }
+}
+
+/// Pixels compared at once on the fast path for runs.
+const LANE: usize = 8;
+
+/// Per-bin sums `[count, r, g, b]` and run votes of one stretch of pixels.
+fn tally(rgba: &[u8]) -> (Vec<[u64; 4]>, Vec<(u32, u64)>) {
+    let mut sums = Sums::new();
+    let mut votes = vec![(0u32, 0u64); BINS];
+    let pixel = |px: &[u8; 4]| u32::from_le_bytes(*px);
+    let (pixels, _) = rgba.as_chunks::<4>();
+    let Some(first) = pixels.first() else {
+        return (sums.into_bins(), votes);
+    };
+    let mut runs = Runs {
+        prev: pixel(first),
+        run: 0,
+    };
+    // Pixels of the current run that the fast path counted but did not add to the sums.
+    let mut pending = 0u64;
+    // Screenshots and flat art are long runs of one colour, which the fast path swallows
+    // eight pixels per compare; elsewhere (photos, edges) each pixel is counted on its own.
+    let (lanes, rest) = pixels.as_chunks::<LANE>();
+    for lane in lanes {
+        let same = lane
+            .iter()
+            .fold(true, |all, px| all & (pixel(px) == runs.prev));
+        if same {
+            runs.run += LANE as u64;
+            pending += LANE as u64;
+            continue;
+        }
+        add_pixels(&mut sums, runs.prev, pending);
+        pending = 0;
+        // Neighbours often share a bin: alternating tables keeps one pixel's update from
+        // waiting on the store of the one before.
+        for pair in lane.as_chunks::<2>().0 {
+            runs.step(&mut sums, &mut votes, pixel(&pair[0]), 0);
+            runs.step(&mut sums, &mut votes, pixel(&pair[1]), 1);
+        }
+    }
+    add_pixels(&mut sums, runs.prev, pending);
+    for px in rest {
+        runs.step(&mut sums, &mut votes, pixel(px), 0);
+    }
+    cast_vote(&mut votes, runs.prev, runs.run);
+    (sums.into_bins(), votes)
+}
+
+/// Images from this many pixels up are tallied as two halves, on two threads where the
+/// machine has them. The split does not depend on the machine, so neither does the result.
+pub(super) const SPLIT_MIN_PIXELS: usize = 4 << 20;
+
+/// Boyer-Moore votes of two stretches combined: the same candidate adds up, different
+/// ones cancel out.
+fn merge_votes(a: (u32, u64), b: (u32, u64)) -> (u32, u64) {
+    if a.0 == b.0 {
+        (a.0, a.1 + b.1)
+    } else if a.1 >= b.1 {
+        (a.0, a.1 - b.1)
+    } else {
+        (b.0, b.1 - a.1)
+    }
+}
+
+pub(super) fn histogram(rgba: &[u8]) -> Histogram {
+    let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    histogram_with(rgba, parallel)
+}
+
+pub(super) fn histogram_with(rgba: &[u8], parallel: bool) -> Histogram {
+    let pixels = rgba.len() / 4;
+    let (bins, votes) = if pixels < SPLIT_MIN_PIXELS {
+        tally(rgba)
+    } else {
+        let (first, second) = rgba.split_at(pixels / 2 * 4);
+        let ((mut bins, mut votes), (bins2, votes2)) = if parallel {
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| tally(second));
+                let mine = tally(first);
+                let other = other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (mine, other)
+            })
+        } else {
+            (tally(first), tally(second))
+        };
+        for (sum, add) in bins.iter_mut().zip(&bins2) {
+            for (s, a) in sum.iter_mut().zip(add) {
+                *s += a;
+            }
+        }
+        for (vote, other) in votes.iter_mut().zip(votes2) {
+            *vote = merge_votes(*vote, other);
+        }
+        (bins, votes)
+    };
+    let points = bins
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b[0] > 0)
+        .map(|(i, &[n, r, g, b])| {
+            let nf = n as f64;
+            let lab = if r % n == 0 && g % n == 0 && b % n == 0 {
+                // A bin holding one exact colour (flat UI areas): convert it exactly.
+                rgb_to_oklab([(r / n) as u8, (g / n) as u8, (b / n) as u8])
+            } else {
+                linear_to_oklab(
+                    srgb_f64_to_linear(r as f64 / nf),
+                    srgb_f64_to_linear(g as f64 / nf),
+                    srgb_f64_to_linear(b as f64 / nf),
+                )
+            };
+            Point {
+                lab,
+                weight: nf,
+                bin: i as u32,
+            }
+        })
+        .collect();
+    Histogram { votes, points }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quantize::kmeans::SplitMix;
+
+    /// The two-tier sums must equal a plain per-pixel sum, across flushes and long runs.
+    #[test]
+    fn histogram_sums_match_a_naive_count() {
+        let mut rgba = Vec::new();
+        for i in 0..5000u32 {
+            // Alternating colours in one bin (single-pixel runs), then a long run.
+            let v = if i % 2 == 0 {
+                [250, 250, 250, 255]
+            } else {
+                [251, 252, 253, 255]
+            };
+            rgba.extend_from_slice(&v);
+        }
+        for _ in 0..70_000 {
+            rgba.extend_from_slice(&[255, 254, 253, 255]);
+        }
+        rgba.extend_from_slice(&[9, 9, 9, 0]); // transparent: ignored
+        let hist = histogram(&rgba);
+        assert_eq!(hist.points.len(), 1);
+        let p = hist.points[0];
+        assert_eq!(p.weight, 75_000.0);
+        let expected = [
+            2500.0 * 250.0 + 2500.0 * 251.0 + 70_000.0 * 255.0,
+            2500.0 * 250.0 + 2500.0 * 252.0 + 70_000.0 * 254.0,
+            2500.0 * 250.0 + 2500.0 * 253.0 + 70_000.0 * 253.0,
+        ]
+        .map(|s| s / 75_000.0);
+        let lab = linear_to_oklab(
+            srgb_f64_to_linear(expected[0]),
+            srgb_f64_to_linear(expected[1]),
+            srgb_f64_to_linear(expected[2]),
+        );
+        assert!(p.lab.distance(lab) < 1e-12);
+        // The long run is a solid colour and wins its bin's vote.
+        let (rgb, margin) = hist.votes[p.bin as usize];
+        assert_eq!(rgb.to_le_bytes()[..3], [255, 254, 253]);
+        assert_eq!(margin, 70_000);
+    }
+
+    /// The fast and slow paths of the pass, and the two hot tables, must add up to the
+    /// plain definition: per-bin pixel sums, and one Boyer-Moore vote per maximal run of
+    /// one exact colour at least `SOLID_RUN` long.
+    #[test]
+    fn histogram_matches_the_plain_definition() {
+        let mut rng = SplitMix(7);
+        let palette: Vec<u32> = (0..12)
+            .map(|i| {
+                let alpha = match i % 4 {
+                    0 => 0,
+                    1 => 128,
+                    _ => 255,
+                };
+                u32::from_le_bytes([i * 20, 255 - i * 20, 7 + i, alpha])
+            })
+            .collect();
+        let mut pixels = Vec::new();
+        while pixels.len() < 200_000 {
+            let colour = palette[(rng.next_f64() * palette.len() as f64) as usize];
+            let len = 1 + (rng.next_f64() * rng.next_f64() * 40.0) as usize;
+            pixels.extend(std::iter::repeat_n(colour, len));
+        }
+        let rgba: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+        let hist = histogram(&rgba);
+
+        let mut counts = vec![0u64; BINS];
+        for &p in &pixels {
+            if p >> 24 != 0 {
+                counts[bin_of(p)] += 1;
+            }
+        }
+        let mut votes = vec![(0u32, 0u64); BINS];
+        for run in pixels.chunk_by(|a, b| a == b) {
+            cast_vote(&mut votes, run[0], run.len() as u64);
+        }
+        let got: Vec<(u32, f64)> = hist.points.iter().map(|p| (p.bin, p.weight)).collect();
+        let want: Vec<(u32, f64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(bin, &n)| (bin as u32, n as f64))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(hist.votes, votes);
+        assert!(votes.iter().any(|v| v.1 > 0), "the image has solid runs");
+    }
+
+    /// Large images are tallied in two halves: the sums stay exact, a run across the split
+    /// still votes with its full length, and one thread or two give the same result.
+    #[test]
+    fn split_tally_is_exact_and_independent_of_threads() {
+        let pixels = SPLIT_MIN_PIXELS + 1001;
+        let mut rng = SplitMix(5);
+        let mut rgba = Vec::with_capacity(pixels * 4);
+        let solid = u32::from_le_bytes([37, 99, 235, 255]);
+        let (run_start, run_len) = (pixels / 2 - 500, 1000);
+        for i in 0..pixels {
+            let px = if (run_start..run_start + run_len).contains(&i) {
+                solid
+            } else {
+                let v = (rng.next_f64() * 200.0) as u8;
+                u32::from_le_bytes([v, v / 2, 255 - v, 255])
+            };
+            rgba.extend_from_slice(&px.to_le_bytes());
+        }
+        let one = histogram_with(&rgba, false);
+        let two = histogram_with(&rgba, true);
+        assert_eq!(one.votes, two.votes);
+        let weights = |h: &Histogram| -> Vec<(u32, f64)> {
+            h.points.iter().map(|p| (p.bin, p.weight)).collect()
+        };
+        assert_eq!(weights(&one), weights(&two));
+
+        let mut counts = vec![0u64; BINS];
+        for px in rgba.as_chunks::<4>().0 {
+            counts[bin_of(u32::from_le_bytes(*px))] += 1;
+        }
+        let want: Vec<(u32, f64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(bin, &n)| (bin as u32, n as f64))
+            .collect();
+        assert_eq!(weights(&one), want);
+        assert_eq!(
+            one.votes[bin_of(solid)],
+            (solid & 0x00ff_ffff, run_len as u64)
+        );
+    }
+}
