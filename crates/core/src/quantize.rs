@@ -12,6 +12,8 @@ mod quality;
 
 pub use self::quality::{Quality, quality, quality_of_colors};
 
+pub use self::histogram::{SPLIT_MIN_PIXELS, Threads};
+
 use self::histogram::histogram;
 use self::kmeans::{MAX_ITERATIONS, SEED, linear_cost, merge_close, refine, restarts, seed};
 use self::peaks::{distinct_peaks, rescue_peaks, solid_peaks};
@@ -34,8 +36,17 @@ pub(crate) fn check_max_colors(max_colors: usize) -> Result<(), Error> {
 
 /// The raw result of quantization: colours with their pixel shares, share-descending.
 pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f64)>, Error> {
+    quantize_with(img, max_colors, Threads::Auto)
+}
+
+/// [`quantize`] with a choice of [`Threads`] (the result does not depend on it).
+pub fn quantize_with(
+    img: &DecodedImage,
+    max_colors: usize,
+    threads: Threads,
+) -> Result<Vec<([u8; 3], f64)>, Error> {
     check_max_colors(max_colors)?;
-    let hist = histogram(&img.rgba);
+    let hist = histogram(&img.rgba, threads);
     let points = &hist.points[..];
     if points.is_empty() {
         return Ok(Vec::new());
@@ -91,7 +102,16 @@ pub fn quantize(img: &DecodedImage, max_colors: usize) -> Result<Vec<([u8; 3], f
 /// Deterministic: the same pixels always give the same palette. An image whose pixels are
 /// all fully transparent gives an empty palette.
 pub fn extract_palette(img: &DecodedImage, max_colors: usize) -> Result<Palette, Error> {
-    let colors = quantize(img, max_colors)?;
+    extract_palette_with(img, max_colors, Threads::Auto)
+}
+
+/// [`extract_palette`] with a choice of [`Threads`] (the result does not depend on it).
+pub fn extract_palette_with(
+    img: &DecodedImage,
+    max_colors: usize,
+    threads: Threads,
+) -> Result<Palette, Error> {
+    let colors = quantize_with(img, max_colors, threads)?;
     let mut tokens: Vec<_> = colors
         .iter()
         .map(|&(rgb, share)| annotate(rgb, share))

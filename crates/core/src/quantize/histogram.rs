@@ -139,6 +139,44 @@ fn cast_vote(votes: &mut [(u32, u64)], px: u32, run: u64) {
     }
 }
 
+/// Where finished runs go. A Boyer-Moore vote depends on the order of its ballots, so the
+/// second half of a split image cannot vote on its own: it records its runs, and they are
+/// replayed after the first half's, exactly as one sequential pass would cast them.
+trait VoteSink {
+    fn vote(&mut self, px: u32, run: u64);
+}
+
+/// Runs cast at once into the per-bin table.
+struct VoteTable(Vec<(u32, u64)>);
+
+impl VoteSink for VoteTable {
+    #[inline(always)]
+    fn vote(&mut self, px: u32, run: u64) {
+        cast_vote(&mut self.0, px, run);
+    }
+}
+
+/// Runs recorded in order for a later replay; those that cannot vote are left out.
+#[derive(Default)]
+struct VoteLog(Vec<(u32, u32)>);
+
+impl VoteSink for VoteLog {
+    #[inline(always)]
+    fn vote(&mut self, px: u32, run: u64) {
+        if run < SOLID_RUN || px >> 24 == 0 {
+            return;
+        }
+        // Consecutive ballots for one colour add up exactly like a single one, so a run
+        // too long for 32 bits (a 16 GiB image) is recorded in pieces.
+        let mut left = run;
+        while left > 0 {
+            let piece = left.min(u64::from(u32::MAX));
+            self.0.push((px, piece as u32));
+            left -= piece;
+        }
+    }
+}
+
 /// The run of one exact colour the pass is in.
 struct Runs {
     prev: u32,
@@ -148,10 +186,10 @@ struct Runs {
 impl Runs {
     /// One pixel on the slow path: counted at once, and ending a run when it changes colour.
     #[inline(always)]
-    fn step(&mut self, sums: &mut Sums, votes: &mut [(u32, u64)], v: u32, table: usize) {
+    fn step(&mut self, sums: &mut Sums, votes: &mut impl VoteSink, v: u32, table: usize) {
         let changed = v != self.prev;
         if changed & (self.run >= SOLID_RUN) {
-            cast_vote(votes, self.prev, self.run);
+            votes.vote(self.prev, self.run);
         }
         self.run = if changed { 1 } else { self.run + 1 };
         self.prev = v;
@@ -162,17 +200,48 @@ impl Runs {
 /// Pixels compared at once on the fast path for runs.
 const LANE: usize = 8;
 
-/// Per-bin sums `[count, r, g, b]` and run votes of one stretch of pixels.
-fn tally(rgba: &[u8]) -> (Vec<[u64; 4]>, Vec<(u32, u64)>) {
+/// One stretch of pixels tallied: per-bin sums `[count, r, g, b]`, the runs it finished,
+/// and its first and last runs, which may continue into the neighbouring stretches.
+struct Stretch<V> {
+    bins: Vec<[u64; 4]>,
+    votes: V,
+    /// The leading run `(pixel, length)`; `None` only for an empty stretch.
+    first: Option<(u32, u64)>,
+    /// The trailing run, never cast; `None` when the leading run fills the stretch.
+    last: Option<(u32, u64)>,
+}
+
+/// Tally one stretch. The leading run is cast before any other when `cast_first` (the
+/// stretch starts the image), else left to the caller, who knows whether it continues a
+/// run of the stretch before. The trailing run is always left to the caller.
+fn tally<V: VoteSink>(pixels: &[[u8; 4]], mut votes: V, cast_first: bool) -> Stretch<V> {
     let mut sums = Sums::new();
-    let mut votes = vec![(0u32, 0u64); BINS];
     let pixel = |px: &[u8; 4]| u32::from_le_bytes(*px);
-    let (pixels, _) = rgba.as_chunks::<4>();
-    let Some(first) = pixels.first() else {
-        return (sums.into_bins(), votes);
+    let Some(first) = pixels.first().map(pixel) else {
+        return Stretch {
+            bins: sums.into_bins(),
+            votes,
+            first: None,
+            last: None,
+        };
     };
+    let lead = pixels.iter().take_while(|&px| pixel(px) == first).count();
+    add_pixels(&mut sums, first, lead as u64);
+    let first_run = Some((first, lead as u64));
+    let pixels = &pixels[lead..];
+    let Some(second) = pixels.first().map(pixel) else {
+        return Stretch {
+            bins: sums.into_bins(),
+            votes,
+            first: first_run,
+            last: None,
+        };
+    };
+    if cast_first {
+        votes.vote(first, lead as u64);
+    }
     let mut runs = Runs {
-        prev: pixel(first),
+        prev: second,
         run: 0,
     };
     // Pixels of the current run that the fast path counted but did not add to the sums.
@@ -202,58 +271,60 @@ fn tally(rgba: &[u8]) -> (Vec<[u64; 4]>, Vec<(u32, u64)>) {
     for px in rest {
         runs.step(&mut sums, &mut votes, pixel(px), 0);
     }
-    cast_vote(&mut votes, runs.prev, runs.run);
-    (sums.into_bins(), votes)
-}
-
-/// Images from this many pixels up are tallied as two halves, on two threads where the
-/// machine has them. The split does not depend on the machine, so neither does the result.
-pub(super) const SPLIT_MIN_PIXELS: usize = 4 << 20;
-
-/// Boyer-Moore votes of two stretches combined: the same candidate adds up, different
-/// ones cancel out.
-fn merge_votes(a: (u32, u64), b: (u32, u64)) -> (u32, u64) {
-    if a.0 == b.0 {
-        (a.0, a.1 + b.1)
-    } else if a.1 >= b.1 {
-        (a.0, a.1 - b.1)
-    } else {
-        (b.0, b.1 - a.1)
+    Stretch {
+        bins: sums.into_bins(),
+        votes,
+        first: first_run,
+        last: Some((runs.prev, runs.run)),
     }
 }
 
-pub(super) fn histogram(rgba: &[u8]) -> Histogram {
-    let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    histogram_with(rgba, parallel)
+/// Images from this many pixels up are tallied as two halves on two threads, where the
+/// machine has two cores ([`Threads::Auto`]).
+pub const SPLIT_MIN_PIXELS: usize = 4 << 20;
+
+/// How the pixel pass may use threads. Every choice gives the same histogram, hence the
+/// same palette: the split pass reproduces the sequential one exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Threads {
+    /// Two threads from [`SPLIT_MIN_PIXELS`] up when the machine has two cores, else one.
+    #[default]
+    Auto,
+    /// One sequential pass.
+    One,
+    /// Two halves on two threads whatever the image size (to test and measure the split).
+    Two,
 }
 
-pub(super) fn histogram_with(rgba: &[u8], parallel: bool) -> Histogram {
-    let pixels = rgba.len() / 4;
-    let (bins, votes) = if pixels < SPLIT_MIN_PIXELS {
-        tally(rgba)
+/// The one pass: a sequential tally, or two halves tallied at once and joined.
+pub(super) fn histogram(rgba: &[u8], threads: Threads) -> Histogram {
+    let (pixels, _) = rgba.as_chunks::<4>();
+    let split = match threads {
+        Threads::Auto => {
+            pixels.len() >= SPLIT_MIN_PIXELS
+                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+        }
+        Threads::One => false,
+        Threads::Two => pixels.len() >= 2,
+    };
+    let (bins, votes) = if split {
+        let (front, back) = pixels.split_at(pixels.len() / 2);
+        let (front, back) = std::thread::scope(|scope| {
+            let back = scope.spawn(|| tally(back, VoteLog::default(), false));
+            let front = tally(front, VoteTable(vec![(0u32, 0u64); BINS]), true);
+            let back = back
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (front, back)
+        });
+        join(front, back)
     } else {
-        let (first, second) = rgba.split_at(pixels / 2 * 4);
-        let ((mut bins, mut votes), (bins2, votes2)) = if parallel {
-            std::thread::scope(|scope| {
-                let other = scope.spawn(|| tally(second));
-                let mine = tally(first);
-                let other = other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (mine, other)
-            })
-        } else {
-            (tally(first), tally(second))
-        };
-        for (sum, add) in bins.iter_mut().zip(&bins2) {
-            for (s, a) in sum.iter_mut().zip(add) {
-                *s += a;
-            }
+        let whole = tally(pixels, VoteTable(vec![(0u32, 0u64); BINS]), true);
+        let mut votes = whole.votes;
+        if let Some((px, run)) = whole.last.or(whole.first) {
+            votes.vote(px, run);
         }
-        for (vote, other) in votes.iter_mut().zip(votes2) {
-            *vote = merge_votes(*vote, other);
-        }
-        (bins, votes)
+        (whole.bins, votes.0)
     };
     let points = bins
         .iter()
@@ -281,10 +352,90 @@ pub(super) fn histogram_with(rgba: &[u8], parallel: bool) -> Histogram {
     Histogram { votes, points }
 }
 
+/// The two halves as the sequential pass sees them: the sums add up; the run crossing the
+/// middle is joined and cast, then the back half's finished runs in their order, then its
+/// trailing run.
+fn join(front: Stretch<VoteTable>, back: Stretch<VoteLog>) -> (Vec<[u64; 4]>, Vec<(u32, u64)>) {
+    let mut bins = front.bins;
+    for (sum, add) in bins.iter_mut().zip(&back.bins) {
+        for (s, a) in sum.iter_mut().zip(add) {
+            *s += a;
+        }
+    }
+    let mut votes = front.votes;
+    // The run still open where the front half ends.
+    let mut open = front.last.or(front.first);
+    if let Some((px, run)) = back.first {
+        open = match open {
+            Some((prev, len)) if prev == px => Some((px, len + run)),
+            Some((prev, len)) => {
+                votes.vote(prev, len);
+                Some((px, run))
+            }
+            None => Some((px, run)),
+        };
+        if back.last.is_some() {
+            // The back half's leading run ended inside it, before any run it recorded.
+            if let Some((px, run)) = open {
+                votes.vote(px, run);
+            }
+            for &(px, run) in &back.votes.0 {
+                votes.vote(px, u64::from(run));
+            }
+            open = back.last;
+        }
+    }
+    if let Some((px, run)) = open {
+        votes.vote(px, run);
+    }
+    (bins, votes.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::quantize::kmeans::SplitMix;
+
+    const ALL_THREADS: [Threads; 3] = [Threads::One, Threads::Two, Threads::Auto];
+
+    fn to_rgba(pixels: &[u32]) -> Vec<u8> {
+        pixels.iter().flat_map(|p| p.to_le_bytes()).collect()
+    }
+
+    /// The plain definition of the pass: per-bin pixel counts, and one Boyer-Moore vote
+    /// per maximal run of one exact colour, in image order.
+    type Tally = (Vec<(u32, f64)>, Vec<(u32, u64)>);
+
+    fn plain(pixels: &[u32]) -> Tally {
+        let mut counts = vec![0u64; BINS];
+        for &p in pixels {
+            if p >> 24 != 0 {
+                counts[bin_of(p)] += 1;
+            }
+        }
+        let mut votes = vec![(0u32, 0u64); BINS];
+        for run in pixels.chunk_by(|a, b| a == b) {
+            cast_vote(&mut votes, run[0], run.len() as u64);
+        }
+        let weights = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(bin, &n)| (bin as u32, n as f64))
+            .collect();
+        (weights, votes)
+    }
+
+    fn weights(h: &Histogram) -> Vec<(u32, f64)> {
+        h.points.iter().map(|p| (p.bin, p.weight)).collect()
+    }
+
+    fn assert_plain(pixels: &[u32], threads: Threads, what: &str) {
+        let hist = histogram(&to_rgba(pixels), threads);
+        let (want_weights, want_votes) = plain(pixels);
+        assert_eq!(weights(&hist), want_weights, "{what} {threads:?}");
+        assert_eq!(hist.votes, want_votes, "{what} {threads:?}");
+    }
 
     /// The two-tier sums must equal a plain per-pixel sum, across flushes and long runs.
     #[test]
@@ -303,31 +454,32 @@ mod tests {
             rgba.extend_from_slice(&[255, 254, 253, 255]);
         }
         rgba.extend_from_slice(&[9, 9, 9, 0]); // transparent: ignored
-        let hist = histogram(&rgba);
-        assert_eq!(hist.points.len(), 1);
-        let p = hist.points[0];
-        assert_eq!(p.weight, 75_000.0);
-        let expected = [
-            2500.0 * 250.0 + 2500.0 * 251.0 + 70_000.0 * 255.0,
-            2500.0 * 250.0 + 2500.0 * 252.0 + 70_000.0 * 254.0,
-            2500.0 * 250.0 + 2500.0 * 253.0 + 70_000.0 * 253.0,
-        ]
-        .map(|s| s / 75_000.0);
-        let lab = linear_to_oklab(
-            srgb_f64_to_linear(expected[0]),
-            srgb_f64_to_linear(expected[1]),
-            srgb_f64_to_linear(expected[2]),
-        );
-        assert!(p.lab.distance(lab) < 1e-12);
-        // The long run is a solid colour and wins its bin's vote.
-        let (rgb, margin) = hist.votes[p.bin as usize];
-        assert_eq!(rgb.to_le_bytes()[..3], [255, 254, 253]);
-        assert_eq!(margin, 70_000);
+        for threads in ALL_THREADS {
+            let hist = histogram(&rgba, threads);
+            assert_eq!(hist.points.len(), 1);
+            let p = hist.points[0];
+            assert_eq!(p.weight, 75_000.0);
+            let expected = [
+                2500.0 * 250.0 + 2500.0 * 251.0 + 70_000.0 * 255.0,
+                2500.0 * 250.0 + 2500.0 * 252.0 + 70_000.0 * 254.0,
+                2500.0 * 250.0 + 2500.0 * 253.0 + 70_000.0 * 253.0,
+            ]
+            .map(|s| s / 75_000.0);
+            let lab = linear_to_oklab(
+                srgb_f64_to_linear(expected[0]),
+                srgb_f64_to_linear(expected[1]),
+                srgb_f64_to_linear(expected[2]),
+            );
+            assert!(p.lab.distance(lab) < 1e-12);
+            // The long run is a solid colour and wins its bin's vote.
+            let (rgb, margin) = hist.votes[p.bin as usize];
+            assert_eq!(rgb.to_le_bytes()[..3], [255, 254, 253]);
+            assert_eq!(margin, 70_000);
+        }
     }
 
-    /// The fast and slow paths of the pass, and the two hot tables, must add up to the
-    /// plain definition: per-bin pixel sums, and one Boyer-Moore vote per maximal run of
-    /// one exact colour at least `SOLID_RUN` long.
+    /// The fast and slow paths of the pass, the two hot tables, and the split into halves
+    /// must all add up to the plain definition.
     #[test]
     fn histogram_matches_the_plain_definition() {
         let mut rng = SplitMix(7);
@@ -347,70 +499,87 @@ mod tests {
             let len = 1 + (rng.next_f64() * rng.next_f64() * 40.0) as usize;
             pixels.extend(std::iter::repeat_n(colour, len));
         }
-        let rgba: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-        let hist = histogram(&rgba);
-
-        let mut counts = vec![0u64; BINS];
-        for &p in &pixels {
-            if p >> 24 != 0 {
-                counts[bin_of(p)] += 1;
-            }
+        for threads in ALL_THREADS {
+            assert_plain(&pixels, threads, "random runs");
         }
-        let mut votes = vec![(0u32, 0u64); BINS];
-        for run in pixels.chunk_by(|a, b| a == b) {
-            cast_vote(&mut votes, run[0], run.len() as u64);
-        }
-        let got: Vec<(u32, f64)> = hist.points.iter().map(|p| (p.bin, p.weight)).collect();
-        let want: Vec<(u32, f64)> = counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(bin, &n)| (bin as u32, n as f64))
-            .collect();
-        assert_eq!(got, want);
-        assert_eq!(hist.votes, votes);
-        assert!(votes.iter().any(|v| v.1 > 0), "the image has solid runs");
+        assert!(
+            plain(&pixels).1.iter().any(|v| v.1 > 0),
+            "the image has solid runs"
+        );
     }
 
-    /// Large images are tallied in two halves: the sums stay exact, a run across the split
-    /// still votes with its full length, and one thread or two give the same result.
+    /// Where the middle falls decides what the halves see: inside a run, on a run's edge,
+    /// in a stretch that is one run, or in an image of one or two pixels. Colours share a
+    /// bin so every ballot counts against the others: merging the halves' votes (instead
+    /// of replaying the back half's runs after the front's) fails here.
     #[test]
-    fn split_tally_is_exact_and_independent_of_threads() {
+    fn the_split_reproduces_the_sequential_pass_wherever_the_middle_falls() {
+        let [a, b, c] =
+            [[8u8, 8, 8, 255], [9, 9, 9, 255], [10, 10, 10, 255]].map(u32::from_le_bytes);
+        let runs = |spec: &[(u32, usize)]| -> Vec<u32> {
+            spec.iter()
+                .flat_map(|&(px, n)| std::iter::repeat_n(px, n))
+                .collect()
+        };
+        let cases: Vec<(&str, Vec<u32>)> = vec![
+            ("ballot order", runs(&[(a, 4), (b, 4), (c, 4), (b, 4)])),
+            ("run across the middle", runs(&[(b, 3), (a, 10), (c, 5)])),
+            (
+                "short halves of a long run",
+                runs(&[(c, 9), (a, 2), (a, 2), (b, 9)]),
+            ),
+            ("middle on a run edge", runs(&[(a, 6), (b, 6)])),
+            ("back half one run", runs(&[(a, 2), (c, 4), (b, 6)])),
+            ("front half one run", runs(&[(a, 6), (b, 2), (c, 4)])),
+            ("one run", runs(&[(b, 12)])),
+            ("two pixels", runs(&[(a, 1), (b, 1)])),
+            ("one pixel", runs(&[(a, 1)])),
+            ("empty", Vec::new()),
+        ];
+        for (what, pixels) in &cases {
+            for threads in ALL_THREADS {
+                assert_plain(pixels, threads, what);
+            }
+        }
+        // Many short random sequences over the three colours, split everywhere.
+        let mut rng = SplitMix(3);
+        for len in 2..200 {
+            let pixels: Vec<u32> = (0..len)
+                .scan(a, |cur, _| {
+                    if rng.next_f64() < 0.3 {
+                        *cur = [a, b, c][(rng.next_f64() * 3.0) as usize];
+                    }
+                    Some(*cur)
+                })
+                .collect();
+            assert_plain(&pixels, Threads::Two, "random");
+        }
+    }
+
+    /// An image at the split size: one thread or two give the plain definition, and a
+    /// run across the middle votes with its full length.
+    #[test]
+    fn a_large_image_tallies_the_same_on_one_thread_or_two() {
         let pixels = SPLIT_MIN_PIXELS + 1001;
         let mut rng = SplitMix(5);
-        let mut rgba = Vec::with_capacity(pixels * 4);
         let solid = u32::from_le_bytes([37, 99, 235, 255]);
         let (run_start, run_len) = (pixels / 2 - 500, 1000);
-        for i in 0..pixels {
-            let px = if (run_start..run_start + run_len).contains(&i) {
-                solid
-            } else {
-                let v = (rng.next_f64() * 200.0) as u8;
-                u32::from_le_bytes([v, v / 2, 255 - v, 255])
-            };
-            rgba.extend_from_slice(&px.to_le_bytes());
-        }
-        let one = histogram_with(&rgba, false);
-        let two = histogram_with(&rgba, true);
-        assert_eq!(one.votes, two.votes);
-        let weights = |h: &Histogram| -> Vec<(u32, f64)> {
-            h.points.iter().map(|p| (p.bin, p.weight)).collect()
-        };
-        assert_eq!(weights(&one), weights(&two));
-
-        let mut counts = vec![0u64; BINS];
-        for px in rgba.as_chunks::<4>().0 {
-            counts[bin_of(u32::from_le_bytes(*px))] += 1;
-        }
-        let want: Vec<(u32, f64)> = counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(bin, &n)| (bin as u32, n as f64))
+        let image: Vec<u32> = (0..pixels)
+            .map(|i| {
+                if (run_start..run_start + run_len).contains(&i) {
+                    solid
+                } else {
+                    let v = (rng.next_f64() * 200.0) as u8;
+                    u32::from_le_bytes([v, v / 2, 255 - v, 255])
+                }
+            })
             .collect();
-        assert_eq!(weights(&one), want);
+        for threads in ALL_THREADS {
+            assert_plain(&image, threads, "large");
+        }
+        let hist = histogram(&to_rgba(&image), Threads::Two);
         assert_eq!(
-            one.votes[bin_of(solid)],
+            hist.votes[bin_of(solid)],
             (solid & 0x00ff_ffff, run_len as u64)
         );
     }
