@@ -12,9 +12,12 @@ mod quality;
 
 pub use self::quality::{Quality, quality, quality_of_colors};
 
+#[cfg(test)]
+pub(crate) use self::histogram::bin_cube;
+pub(crate) use self::histogram::{BINS, bin_of};
 pub use self::histogram::{SPLIT_MIN_PIXELS, Threads};
 
-use self::histogram::histogram;
+use self::histogram::{Point, histogram, points_of};
 use self::kmeans::{MAX_ITERATIONS, SEED, linear_cost, merge_close, refine, restarts, seed};
 use self::peaks::{distinct_peaks, rescue_peaks, solid_peaks};
 use crate::Error;
@@ -53,15 +56,29 @@ pub fn quantize_with(
     }
     let total: f64 = points.iter().map(|p| p.weight).sum();
     let peaks = distinct_peaks(&solid_peaks(&hist, total));
+    let mut out: Vec<([u8; 3], f64)> = cluster(points, &peaks, max_colors)
+        .into_iter()
+        .map(|(rgb, weight)| (rgb, weight / total))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// At most `k` colours for `points`, each with the weight of the points nearest to it (in
+/// no particular order). `peaks` are solid colours to keep (see [`peaks`]).
+fn cluster(points: &[Point], peaks: &[Point], k: usize) -> Vec<([u8; 3], f64)> {
     // A few fixed seeds, keep the best finished result: k-means only finds a local
     // optimum, and over at most 32768 bins a restart costs far less than the pixel pass.
-    let k = max_colors.min(points.len());
+    let k = k.min(points.len());
+    if k == 0 {
+        return Vec::new();
+    }
     let mut best: Option<(f64, Vec<Oklab>, Vec<bool>)> = None;
     for attempt in 0..restarts(points.len(), k) {
         let mut centers = seed(points, k, SEED.wrapping_add(attempt));
         let mut pinned = vec![false; centers.len()];
         refine(points, &mut centers, &pinned, MAX_ITERATIONS);
-        if rescue_peaks(points, &peaks, &mut centers, &mut pinned) {
+        if rescue_peaks(points, peaks, &mut centers, &mut pinned) {
             refine(points, &mut centers, &pinned, MAX_ITERATIONS);
         }
         if merge_close(points, &mut centers, &mut pinned) {
@@ -74,7 +91,7 @@ pub fn quantize_with(
         }
     }
     let Some((_, mut centers, pinned)) = best else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     let assign = refine(points, &mut centers, &pinned, 1);
     let mut weights = vec![0.0; centers.len()];
@@ -89,12 +106,25 @@ pub fn quantize_with(
         }
         let rgb = oklab_to_rgb(*c);
         match out.iter_mut().find(|(x, _)| *x == rgb) {
-            Some(e) => e.1 += w / total,
-            None => out.push((rgb, w / total)),
+            Some(e) => e.1 += w,
+            None => out.push((rgb, *w)),
         }
     }
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(out)
+    out
+}
+
+/// Plain k-means over per-bin sums `[count, r, g, b]` (any binning): at most `k`
+/// colours with their pixel counts, heaviest first. Used to summarise a subset of an
+/// image's pixels, such as the ones a drift check finds off palette.
+pub(crate) fn cluster_bins(bins: &[[u64; 4]], k: usize) -> Vec<([u8; 3], u64)> {
+    let points = points_of(bins);
+    let mut out: Vec<([u8; 3], u64)> = cluster(&points, &[], k)
+        .into_iter()
+        // Weights are sums of whole pixel counts, exact in f64 far beyond any image size.
+        .map(|(rgb, weight)| (rgb, weight as u64))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
 }
 
 /// Extract an annotated palette of at most `max_colors` colours, with suggested roles.

@@ -7,7 +7,7 @@ use crate::color::{Oklab, linear_to_oklab, rgb_to_oklab, srgb_f64_to_linear};
 /// because each bin keeps the exact sum of its pixels, flat colours lose nothing.
 const BITS: u32 = 5;
 const SHIFT: u32 = 8 - BITS;
-pub(super) const BINS: usize = 1 << (3 * BITS);
+pub(crate) const BINS: usize = 1 << (3 * BITS);
 
 /// One weighted point of the histogram: the mean colour of a bin, in OKLab.
 #[derive(Debug, Clone, Copy)]
@@ -31,9 +31,17 @@ pub(super) struct Histogram {
 }
 
 #[inline(always)]
-pub(super) fn bin_of(px: u32) -> usize {
+pub(crate) fn bin_of(px: u32) -> usize {
     let [r, g, b, _] = px.to_le_bytes();
     ((r as usize >> SHIFT) << (2 * BITS)) | ((g as usize >> SHIFT) << BITS) | (b as usize >> SHIFT)
+}
+
+#[cfg(test)]
+/// The darkest and the lightest colour of bin `bin`: each channel spans `1 << SHIFT` values.
+pub(crate) fn bin_cube(bin: usize) -> ([u8; 3], [u8; 3]) {
+    let mask = (1 << BITS) - 1;
+    let lo = [2 * BITS, BITS, 0].map(|shift| (((bin >> shift) & mask) << SHIFT) as u8);
+    (lo, lo.map(|v| v | ((1 << SHIFT) - 1)))
 }
 
 /// Pixels a bin's hot word can take before it must be flushed: 255 x 257 = 65535 fits the
@@ -86,7 +94,7 @@ impl Sums {
 fn add_pixels(sums: &mut Sums, px: u32, n: u64) {
     let [r, g, b, a] = px.to_le_bytes();
     // Fully transparent pixels have no visible colour: they do not vote.
-    if a == 0 || n == 0 {
+    if a == 0 {
         return;
     }
     // The mask proves the index in range, so the hot path carries no bounds check.
@@ -326,8 +334,14 @@ pub(super) fn histogram(rgba: &[u8], threads: Threads) -> Histogram {
         }
         (whole.bins, votes.0)
     };
-    let points = bins
-        .iter()
+    let points = points_of(&bins);
+    Histogram { votes, points }
+}
+
+/// The non-empty bins of per-bin sums `[count, r, g, b]` as weighted OKLab points, in
+/// bin order.
+pub(super) fn points_of(bins: &[[u64; 4]]) -> Vec<Point> {
+    bins.iter()
         .enumerate()
         .filter(|(_, b)| b[0] > 0)
         .map(|(i, &[n, r, g, b])| {
@@ -348,8 +362,7 @@ pub(super) fn histogram(rgba: &[u8], threads: Threads) -> Histogram {
                 bin: i as u32,
             }
         })
-        .collect();
-    Histogram { votes, points }
+        .collect()
 }
 
 /// The two halves as the sequential pass sees them: the sums add up; the run crossing the
