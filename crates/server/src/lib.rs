@@ -6,6 +6,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod blocking;
+pub mod check_cli;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -36,6 +36,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
         format: OutputFormat,
     },
+    /// Check a screenshot against the colours of a tokens file (design drift).
+    Check(copythat_server::check_cli::CheckArgs),
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -73,6 +75,9 @@ fn main() -> ExitCode {
         } else {
             ExitCode::FAILURE
         };
+    }
+    if let Command::Check(args) = &cli.command {
+        return ExitCode::from(copythat_server::check_cli::run(args));
     }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -115,7 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // Handled in `main` before any runtime starts.
-        Command::Extract { .. } => Ok(ExitCode::SUCCESS),
+        Command::Extract { .. } | Command::Check(_) => Ok(ExitCode::SUCCESS),
         Command::User {
             command:
                 UserCommand::Create {
