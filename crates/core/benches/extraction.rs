@@ -1,11 +1,15 @@
-//! Criterion benchmarks of extraction on generated inputs, with quantette as the baseline.
-//! Each run first prints quality (mean/p95 OKLab x100) of ours vs quantette side by side.
+//! Criterion benchmarks of extraction on generated inputs, with quantette as the baseline,
+//! and of the drift check beside it. Each run first prints quality (mean/p95 OKLab x100)
+//! of ours vs quantette side by side.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use copythat_core::synth;
-use copythat_core::{DecodedImage, Limits, decode, extract_palette, quality, quality_of_colors};
+use copythat_core::{
+    DEFAULT_TOLERANCE, DecodedImage, Limits, PaletteColor, check, decode, extract_palette, quality,
+    quality_of_colors, to_hex,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use quantette::deps::palette::Srgb;
 use quantette::{PaletteSize, Pipeline, QuantizeMethod};
@@ -45,6 +49,27 @@ fn cases() -> Vec<Case> {
         }
     })
     .collect()
+}
+
+/// What each case is checked against: its own design colours with one left out (the
+/// amber badge, the last flat colour), so there is drift to find.
+fn check_palette(name: &str) -> Vec<PaletteColor> {
+    let colors: Vec<[u8; 3]> = if name.starts_with("flat") {
+        synth::FLAT_COLORS[..5].to_vec()
+    } else {
+        synth::UI_NEUTRALS
+            .iter()
+            .chain(&synth::UI_ACCENTS[..3])
+            .copied()
+            .collect()
+    };
+    colors
+        .into_iter()
+        .map(|c| PaletteColor {
+            name: to_hex(c),
+            hex: to_hex(c),
+        })
+        .collect()
 }
 
 fn rgb_pixels(img: &DecodedImage) -> Vec<Srgb<u8>> {
@@ -107,6 +132,10 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function("ours-k16", |b| {
             b.iter(|| extract_palette(black_box(&case.image), 16).unwrap())
+        });
+        let palette = check_palette(case.name);
+        group.bench_function("check", |b| {
+            b.iter(|| check(black_box(&case.image), &palette, DEFAULT_TOLERANCE).unwrap())
         });
         group.bench_function("quantette-wu-k8", |b| {
             b.iter(|| quantette(black_box(&pixels), 8, QuantizeMethod::Wu))

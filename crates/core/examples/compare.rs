@@ -1,18 +1,45 @@
 //! Side-by-side comparison with quantette (k-means and Wu) on the generated benchmark images.
 //! `cargo run --release --example compare` prints the table; `-- write DIR` saves the
-//! encoded inputs and `-- extract FILE [K]` only decodes and extracts one (for `/usr/bin/time -v`).
+//! encoded inputs, `-- extract FILE [K]` only decodes and extracts one (for `/usr/bin/time -v`)
+//! and `-- check FILE [ROUNDS]` times the drift check of one (for a profiler).
 
 use std::time::Instant;
 
+use copythat_core::check::check_with;
 use copythat_core::color::rgb_to_oklab;
+use copythat_core::quantize::{Threads, extract_palette_with};
 use copythat_core::synth;
-use copythat_core::{DecodedImage, Limits, Palette, decode, extract_palette, quality_of_colors};
+use copythat_core::{
+    DEFAULT_TOLERANCE, DecodedImage, Limits, Palette, PaletteColor, decode, extract_palette,
+    quality_of_colors, to_hex,
+};
 use quantette::deps::palette::Srgb;
 use quantette::{PaletteSize, Pipeline, QuantizeMethod};
 
 struct Input {
     name: &'static str,
     encoded: Vec<u8>,
+}
+
+/// The palette each benchmark image is checked against: its own design colours with one
+/// left out, so there is drift to find.
+fn check_palette(name: &str) -> Vec<PaletteColor> {
+    let colors: Vec<[u8; 3]> = if name.starts_with("flat") {
+        synth::FLAT_COLORS[..5].to_vec()
+    } else {
+        synth::UI_NEUTRALS
+            .iter()
+            .chain(&synth::UI_ACCENTS[..3])
+            .copied()
+            .collect()
+    };
+    colors
+        .into_iter()
+        .map(|c| PaletteColor {
+            name: to_hex(c),
+            hex: to_hex(c),
+        })
+        .collect()
 }
 
 fn inputs() -> Vec<Input> {
@@ -97,6 +124,44 @@ fn main() {
             }
             return;
         }
+        // Decode one file and repeat one step on one thread, for `perf stat` (CPU time is
+        // steadier than wall time on a busy machine): `repeat decode|extract|check FILE N`.
+        Some("repeat") => {
+            let step = args.get(2).expect("decode, extract or check");
+            let path = args.get(3).expect("a file");
+            let rounds: usize = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(10);
+            let bytes = std::fs::read(path).expect("readable file");
+            let img = decode(&bytes, &limits()).expect("decodes");
+            let palette = check_palette(if path.contains("flat") { "flat" } else { "ui" });
+            for _ in 0..rounds {
+                match step.as_str() {
+                    "decode" => drop(decode(&bytes, &limits())),
+                    "extract" => drop(extract_palette_with(&img, 8, Threads::One)),
+                    _ => drop(check_with(&img, &palette, DEFAULT_TOLERANCE, Threads::One)),
+                }
+            }
+            return;
+        }
+        // Check one file against the ui palette (or the flat one), timed, for a profiler.
+        Some("check") => {
+            let path = args.get(2).expect("a file to check");
+            let bytes = std::fs::read(path).expect("readable file");
+            let img = decode(&bytes, &limits()).expect("decodes");
+            let palette = check_palette(if path.contains("flat") { "flat" } else { "ui" });
+            let rounds: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1);
+            for _ in 0..rounds {
+                let t = Instant::now();
+                let report =
+                    check_with(&img, &palette, DEFAULT_TOLERANCE, Threads::One).expect("checks");
+                println!(
+                    "{path}: check {:.1} ms, score {:.2}, {} off-palette colours",
+                    ms(t),
+                    report.score,
+                    report.off_palette.len()
+                );
+            }
+            return;
+        }
         // Decode and extract one file only: run under `/usr/bin/time -v` for peak RSS.
         Some("extract") => {
             let path = args.get(2).expect("a file to extract");
@@ -122,6 +187,39 @@ fn main() {
         }
         _ => {}
     }
+
+    println!(
+        "| image | MP | extract k=8 ms | check ms | extract ms/MP | check ms/MP | check / extract |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for input in inputs() {
+        let img = decode(&input.encoded, &limits()).expect("generated image decodes");
+        let palette = check_palette(input.name);
+        let best = |f: &dyn Fn()| {
+            (0..9)
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    ms(t)
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        let extract_ms = best(&|| {
+            extract_palette_with(&img, 8, Threads::One).expect("valid k");
+        });
+        let check_ms = best(&|| {
+            check_with(&img, &palette, DEFAULT_TOLERANCE, Threads::One).expect("valid palette");
+        });
+        let mp = img.pixel_count() as f64 / 1e6;
+        println!(
+            "| {} | {mp:.2} | {extract_ms:.1} | {check_ms:.1} | {:.2} | {:.2} | {:.2} |",
+            input.name,
+            extract_ms / mp,
+            check_ms / mp,
+            check_ms / extract_ms
+        );
+    }
+    println!();
 
     println!(
         "| image | k | ours mean/p95 | quantette k-means mean/p95 | quantette Wu mean/p95 | decode ms | our palette ms | q k-means ms | q Wu ms |"

@@ -114,6 +114,42 @@ pub fn linear_to_oklab(r: f64, g: f64, b: f64) -> Oklab {
     }
 }
 
+/// The matrices of [`linear_to_oklab`], for code that needs bounds over a box of colours
+/// (the drift check): linear-light sRGB to LMS cone responses...
+pub const LMS_FROM_LINEAR: [[f64; 3]; 3] = [
+    [0.412_221_470_8, 0.536_332_536_3, 0.051_445_992_9],
+    [0.211_903_498_2, 0.680_699_545_1, 0.107_396_956_6],
+    [0.088_302_461_9, 0.281_718_837_6, 0.629_978_700_5],
+];
+
+/// ... and the cube roots of LMS to OKLab (L, a, b).
+pub const OKLAB_FROM_LMS_ROOTS: [[f64; 3]; 3] = [
+    [0.210_454_255_3, 0.793_617_785_0, -0.004_072_046_8],
+    [1.977_998_495_1, -2.428_592_205_0, 0.450_593_709_9],
+    [0.025_904_037_1, 0.782_771_766_2, -0.808_675_766_0],
+];
+
+/// The exact sRGB transfer function for a fractional 8-bit value (`powf`: for bounds, not
+/// for the quantizer, whose results must not depend on the platform's libm).
+pub fn srgb_f64_to_linear_exact(v: f64) -> f64 {
+    let c = v / 255.0;
+    if c <= 0.040_45 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// Derivative of [`srgb_f64_to_linear_exact`] per 8-bit step; it never decreases.
+pub fn srgb_linear_slope(v: f64) -> f64 {
+    let c = v / 255.0;
+    if c <= 0.040_45 {
+        1.0 / (12.92 * 255.0)
+    } else {
+        2.4 / 1.055 * ((c + 0.055) / 1.055).powf(1.4) / 255.0
+    }
+}
+
 /// OKLab to linear-light sRGB (may fall outside 0..1 when out of gamut).
 pub fn oklab_to_linear(c: Oklab) -> [f64; 3] {
     let l = c.l + 0.396_337_777_4 * c.a + 0.215_803_757_3 * c.b;

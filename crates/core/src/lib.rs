@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod base64;
+pub mod check;
 pub mod color;
 pub mod export;
 pub mod image;
@@ -24,6 +25,10 @@ pub mod roles;
 pub mod synth;
 pub mod tokens;
 
+pub use crate::check::{
+    CheckReport, DEFAULT_TOLERANCE, OffPalette, PaletteColor, TokenCoverage, check,
+    palette_from_tokens_file,
+};
 pub use crate::color::{annotate, contrast_ratio, parse_hex, to_hex};
 pub use crate::export::{ExportFormat, ExportToken, export};
 pub use crate::image::{DecodedImage, ImageFormat, Limits, decode, sniff};
@@ -49,6 +54,22 @@ pub enum Error {
     /// `max_colors` outside `1..=50`.
     #[error("max_colors must be between 1 and 50, got {0}")]
     InvalidMaxColors(usize),
+    /// A drift check was given no palette colours.
+    #[error("the palette is empty: give at least one colour")]
+    EmptyPalette,
+    /// A drift check was given more colours than it compares (see [`check::MAX_PALETTE_COLORS`]).
+    #[error("the palette has {0} colours, at most {max} can be checked", max = check::MAX_PALETTE_COLORS)]
+    TooManyPaletteColors(usize),
+    /// A palette colour whose value is not a hex colour (`index` counts from 0).
+    #[error("palette colour {name:?} is not a hex colour such as #1a2b3c")]
+    InvalidPaletteColor { index: usize, name: String },
+    /// A drift-check tolerance that is not a number above 0 and at most 1.
+    #[error("tolerance must be an OKLab distance above 0 and at most 1, got {0}")]
+    InvalidTolerance(f64),
+    /// A tokens file that is not DTCG, Style Dictionary JSON or CSS custom properties, or
+    /// holds a colour that cannot be read.
+    #[error("tokens file: {reason}")]
+    InvalidTokensFile { reason: String },
 }
 
 /// Decode `bytes` under `limits` and extract up to `max_colors` colours.

@@ -12,6 +12,9 @@ pub const UI_ACCENTS: [[u8; 3]; 4] = [
     [0xf5, 0x9e, 0x0b],
 ];
 
+/// The neutrals of [`ui_screenshot`]: page, sidebar, borders, text, muted text.
+pub const UI_NEUTRALS: [[u8; 3]; 5] = [WHITE, SIDEBAR, BORDER, TEXT, MUTED_TEXT];
+
 const WHITE: [u8; 3] = [255, 255, 255];
 const SIDEBAR: [u8; 3] = [0xf3, 0xf4, 0xf6];
 const BORDER: [u8; 3] = [0xe5, 0xe7, 0xeb];
@@ -28,15 +31,15 @@ fn hash2(x: u32, y: u32, salt: u64) -> u64 {
     hash((u64::from(x) << 32 | u64::from(y)) ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// A simple RGBA canvas.
-struct Canvas {
+/// A simple opaque RGBA canvas to draw test screens on.
+pub struct Canvas {
     w: u32,
     h: u32,
     px: Vec<u8>,
 }
 
 impl Canvas {
-    fn new(w: u32, h: u32, bg: [u8; 3]) -> Self {
+    pub fn new(w: u32, h: u32, bg: [u8; 3]) -> Self {
         let mut px = Vec::with_capacity(w as usize * h as usize * 4);
         for _ in 0..(w as usize * h as usize) {
             px.extend_from_slice(&[bg[0], bg[1], bg[2], 255]);
@@ -44,8 +47,9 @@ impl Canvas {
         Self { w, h, px }
     }
 
-    /// Blend `c` over the pixel with coverage `cov` in 0..=256.
-    fn blend(&mut self, x: u32, y: u32, c: [u8; 3], cov: u32) {
+    /// Blend `c` over the pixel with coverage `cov` in 0..=256, on the sRGB values (as
+    /// most renderers anti-alias). Outside the canvas: nothing.
+    pub fn blend(&mut self, x: u32, y: u32, c: [u8; 3], cov: u32) {
         if x >= self.w || y >= self.h {
             return;
         }
@@ -56,7 +60,8 @@ impl Canvas {
         }
     }
 
-    fn rect(&mut self, x0: u32, y0: u32, w: u32, h: u32, c: [u8; 3]) {
+    /// A solid rectangle, clipped to the canvas.
+    pub fn rect(&mut self, x0: u32, y0: u32, w: u32, h: u32, c: [u8; 3]) {
         for y in y0..(y0 + h).min(self.h) {
             for x in x0..(x0 + w).min(self.w) {
                 self.blend(x, y, c, 256);
@@ -66,7 +71,7 @@ impl Canvas {
 
     /// A run of glyph-like vertical and horizontal strokes with anti-aliased edges,
     /// roughly what rendered text looks like to a quantizer.
-    fn text_line(&mut self, x0: u32, y0: u32, width: u32, size: u32, c: [u8; 3], salt: u64) {
+    pub fn text_line(&mut self, x0: u32, y0: u32, width: u32, size: u32, c: [u8; 3], salt: u64) {
         let mut x = x0;
         let mut n = 0u64;
         while x + size + 3 < x0 + width {
@@ -99,7 +104,20 @@ impl Canvas {
         }
     }
 
-    fn into_image(self, format: ImageFormat) -> DecodedImage {
+    /// A horizontal gradient from `from` (left) to `to` (right): column `i` of `w` is the
+    /// sRGB mix at `i / (w - 1)`, rounded.
+    pub fn gradient(&mut self, x0: u32, y0: u32, w: u32, h: u32, from: [u8; 3], to: [u8; 3]) {
+        let span = w.saturating_sub(1).max(1);
+        for i in 0..w {
+            let c = [0, 1, 2].map(|k| {
+                let (a, b) = (u32::from(from[k]), u32::from(to[k]));
+                ((a * (span - i) + b * i + span / 2) / span) as u8
+            });
+            self.rect(x0 + i, y0, 1, h, c);
+        }
+    }
+
+    pub fn into_image(self, format: ImageFormat) -> DecodedImage {
         DecodedImage {
             width: self.w,
             height: self.h,

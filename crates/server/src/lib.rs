@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod blocking;
 pub mod budget;
+pub mod check_cli;
 pub mod cli;
 pub mod config;
 pub mod engine;

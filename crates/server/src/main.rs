@@ -24,6 +24,8 @@ enum Command {
     Migrate,
     /// Extract the colour palette of images and print it as tokens.
     Extract(copythat_server::cli::extract::ExtractArgs),
+    /// Check a screenshot against the colours of a tokens file (design drift).
+    Check(copythat_server::check_cli::CheckArgs),
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -51,6 +53,9 @@ fn main() -> ExitCode {
     // Extraction is synchronous work on all cores: no runtime, no configuration.
     if let Command::Extract(args) = &cli.command {
         return copythat_server::cli::extract::run(args);
+    }
+    if let Command::Check(args) = &cli.command {
+        return ExitCode::from(copythat_server::check_cli::run(args));
     }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,7 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // Handled in `main` before any runtime starts.
-        Command::Extract(_) => Ok(ExitCode::SUCCESS),
+        Command::Extract(_) | Command::Check(_) => Ok(ExitCode::SUCCESS),
         Command::User {
             command:
                 UserCommand::Create {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod binary;
+mod check_cli;
 mod connections;
 mod controls;
 mod foundation;
