@@ -465,31 +465,37 @@ fn exported_token_files_read_back_with_the_same_colours() {
             name: "Brand Blue".into(),
             hex: "#2563eb".into(),
             role: Some(Role::Primary),
+            share: None,
         },
         ExportToken {
             name: "Indigo".into(),
             hex: "#4F46E5".into(),
             role: Some(Role::Primary),
+            share: None,
         },
         ExportToken {
             name: "Paper".into(),
             hex: "#ffffff".into(),
             role: Some(Role::Background),
+            share: None,
         },
         ExportToken {
             name: "Ink \"quoted\" </style>".into(),
             hex: "#111827".into(),
             role: None,
+            share: None,
         },
         ExportToken {
             name: "2nd pink".into(),
             hex: "#db2777".into(),
             role: None,
+            share: None,
         },
         ExportToken {
             name: "Same as paper".into(),
             hex: "#ffffff".into(),
             role: None,
+            share: None,
         },
     ];
     let want: std::collections::BTreeSet<String> =

@@ -355,7 +355,8 @@ fn css_colour(
     }
 }
 
-/// Drop `/* ... */` comments, and `//` line comments (SCSS) that start a line.
+/// Drop `/* ... */` comments, and `//` line comments (SCSS), whole-line or trailing (a
+/// `//` at the start of a line or after whitespace or `;`, so `url(https://...)` stays).
 fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -370,7 +371,15 @@ fn strip_comments(text: &str) -> String {
     }
     out.push_str(rest);
     out.lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
+        .map(|line| {
+            let bytes = line.as_bytes();
+            let cut = (0..bytes.len().saturating_sub(1)).find(|&i| {
+                bytes[i] == b'/'
+                    && bytes[i + 1] == b'/'
+                    && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b';'))
+            });
+            cut.map_or(line, |i| &line[..i])
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -378,6 +387,15 @@ fn strip_comments(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scss_trailing_comments_are_not_declarations() {
+        let text = "$paper: #ffffff; // white, 42% of the image, contrast 1.00:1\n\
+                    $brand: #2563eb; // blue: 5.17:1\n--logo: url(https://x/y.png);\n";
+        let palette = from_css(&strip_comments(text)).unwrap();
+        let hexes: Vec<&str> = palette.iter().map(|c| c.hex.as_str()).collect();
+        assert_eq!(hexes, ["#ffffff", "#2563eb"]);
+    }
 
     #[test]
     fn css_colour_strings() {
