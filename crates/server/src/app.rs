@@ -20,6 +20,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ApiError, render_problems};
+use crate::fetch::{FetchPolicy, Fetcher};
 use crate::limits::{self, DynLimiter};
 use crate::request_id::request_context;
 use crate::routes;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub store: DynStore,
     pub auth: Arc<Auth>,
     pub extraction: Arc<ExtractionPool>,
+    /// Fetches `image_url`s under the configured policy (S14).
+    pub fetcher: Arc<Fetcher>,
     pub limiter: DynLimiter,
 }
 
@@ -41,6 +44,7 @@ impl AppState {
         Self {
             auth: Auth::new(&config),
             extraction: Arc::new(ExtractionPool::new()),
+            fetcher: Arc::new(Fetcher::new(FetchPolicy::from_config(&config))),
             config: Arc::new(config),
             store,
             limiter,

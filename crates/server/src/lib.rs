@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod fetch;
 pub mod intake;
 pub mod limits;
 pub mod request_id;

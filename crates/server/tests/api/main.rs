@@ -5,6 +5,7 @@ mod helpers;
 
 mod binary;
 mod connections;
+mod fetch;
 mod foundation;
 mod identity;
 mod limits;
