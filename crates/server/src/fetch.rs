@@ -186,9 +186,17 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(policy: FetchPolicy) -> Self {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        Self::with_roots(policy, roots)
+    }
+
+    /// A fetcher that trusts `roots` instead of the public ones (tests).
+    fn with_roots(policy: FetchPolicy, roots: rustls::RootCertStore) -> Self {
         Self {
             policy,
-            tls: tls_config().map_err(|err| err.to_string()),
+            tls: tls_config(roots).map_err(|err| err.to_string()),
         }
     }
 
@@ -369,15 +377,155 @@ impl reqwest::dns::Resolve for NoLookups {
     }
 }
 
-fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+fn tls_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// What a TLS upstream saw: the SNI name and the request head, per connection.
+    type Seen = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
+    /// A loopback HTTPS server presenting a certificate made for this test.
+    async fn tls_upstream(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> (SocketAddr, Seen) {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let chain: Vec<CertificateDer<'static>> = vec![cert.cert.der().clone()];
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                // A client that refuses the certificate ends the handshake: nothing to record.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let sni = tls.get_ref().1.server_name().map(str::to_owned);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                record.lock().unwrap().push((sni, head));
+                let reply =
+                    "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntls image";
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        (addr, seen)
+    }
+
+    fn policy_for(addr: SocketAddr) -> FetchPolicy {
+        FetchPolicy {
+            allowed_ports: vec![addr.port()],
+            allow_cidrs: vec!["127.0.0.1/32".parse().unwrap()],
+            resolve: BTreeMap::from([("images.test".to_owned(), vec![addr.ip()])]),
+            ..FetchPolicy::default()
+        }
+    }
+
+    fn trusting(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        roots
+    }
+
+    #[tokio::test]
+    async fn s14_https_sends_the_name_as_sni_and_host_to_the_checked_address() {
+        let cert = rcgen::generate_simple_self_signed(vec!["images.test".to_owned()]).unwrap();
+        let (addr, seen) = tls_upstream(&cert).await;
+        let url = format!("https://images.test:{}/logo.png?v=2", addr.port());
+        let fetcher = Fetcher::with_roots(policy_for(addr), trusting(&cert));
+        assert_eq!(fetcher.fetch(&url).await.unwrap(), b"tls image");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0.as_deref(), Some("images.test"));
+        let head = seen[0].1.to_ascii_lowercase();
+        assert!(head.starts_with("get /logo.png?v=2 http/1.1\r\n"), "{head}");
+        let host = format!("\r\nhost: images.test:{}\r\n", addr.port());
+        assert!(head.contains(&host), "{head}");
+    }
+
+    #[tokio::test]
+    async fn s14_https_refuses_an_untrusted_or_misnamed_certificate() {
+        let cert = rcgen::generate_simple_self_signed(vec!["images.test".to_owned()]).unwrap();
+        let (addr, seen) = tls_upstream(&cert).await;
+        let url = format!("https://images.test:{}/logo.png", addr.port());
+        // The public roots do not know a certificate made a moment ago.
+        let err = Fetcher::new(policy_for(addr))
+            .fetch(&url)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.reason(), FetchReason::Connect(why) if why.contains("UnknownIssuer")),
+            "{err}"
+        );
+        assert!(!err.is_denied());
+        // A trusted certificate for another name does not vouch for this one.
+        let other = rcgen::generate_simple_self_signed(vec!["other.test".to_owned()]).unwrap();
+        let (other_addr, other_seen) = tls_upstream(&other).await;
+        let url = format!("https://images.test:{}/logo.png", other_addr.port());
+        let err = Fetcher::with_roots(policy_for(other_addr), trusting(&other))
+            .fetch(&url)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.reason(), FetchReason::Connect(why) if why.contains("not valid for name")),
+            "{err}"
+        );
+        assert!(seen.lock().unwrap().is_empty() && other_seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn s14_only_identity_content_is_taken() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        assert!(check_encodings(&headers(&[])).is_ok());
+        assert!(check_encodings(&headers(&[("content-encoding", "identity")])).is_ok());
+        assert!(check_encodings(&headers(&[("transfer-encoding", "chunked")])).is_ok());
+        for (name, value) in [
+            ("content-encoding", "gzip"),
+            ("content-encoding", "identity, br"),
+            ("transfer-encoding", "gzip, chunked"),
+            ("transfer-encoding", "deflate"),
+        ] {
+            let refused = check_encodings(&headers(&[(name, value)]));
+            assert!(
+                matches!(refused, Err(FetchReason::Encoding(_))),
+                "{name}: {value}"
+            );
+        }
+    }
 }
