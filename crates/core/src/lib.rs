@@ -7,6 +7,9 @@
 //! suggested [`Role`]s -> [`export()`] in one of five token formats. [`extract`] does the
 //! first two steps at once; [`quality`] measures a palette against its image.
 //!
+//! [`url_policy`] decides which image URLs and addresses the server may fetch from (S14);
+//! it only parses and classifies, it never resolves or connects.
+//!
 //! Determinism: the same pixels give the same palette on every run and machine. The
 //! quantizer uses fixed seeds, sums in a fixed order, no hash-map iteration, and only
 //! IEEE-exact float operations (tabulated sRGB curve, Newton cube root). The one use of
@@ -24,6 +27,7 @@ pub mod quantize;
 pub mod roles;
 pub mod synth;
 pub mod tokens;
+pub mod url_policy;
 
 pub use crate::check::{
     CheckReport, DEFAULT_TOLERANCE, OffPalette, PaletteColor, TokenCoverage, check,

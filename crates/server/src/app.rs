@@ -22,6 +22,7 @@ use crate::blocking::BlockingPool;
 use crate::config::Config;
 use crate::engine::ImagePipeline;
 use crate::error::{ApiError, render_problems};
+use crate::fetch::{FetchPolicy, Fetcher};
 use crate::limits::{self, DynLimiter};
 use crate::request_id::request_context;
 use crate::routes;
@@ -41,6 +42,8 @@ pub struct AppState {
     /// Set once a shutdown has begun: `/ready` answers 503 so load balancers move away
     /// while requests are still served (a rolling restart without errors).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Fetches `image_url`s under the configured policy (S14).
+    pub fetcher: Arc<Fetcher>,
     pub limiter: DynLimiter,
 }
 
@@ -52,6 +55,7 @@ impl AppState {
             exports: BlockingPool::per_core(Duration::from_secs(15)),
             quota_classes: Arc::new(routes::QuotaClasses::new()),
             draining: Arc::default(),
+            fetcher: Arc::new(Fetcher::new(FetchPolicy::from_config(&config))),
             config: Arc::new(config),
             store,
             limiter,

@@ -1,5 +1,5 @@
-//! Colour extraction and the colour tokens it stores: extract from an upload or base64,
-//! list, curate (role, name), delete, and export (S8, S11-S13, S18, S24).
+//! Colour extraction and the colour tokens it stores: extract from an upload, base64 or
+//! an image URL, list, curate (role, name), delete, and export (S8, S11-S14, S18, S24).
 
 use std::str::FromStr;
 
@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use copythat_core::Role as TokenRole;
+use copythat_core::url_policy::MAX_URL_LEN;
 use copythat_core::{ColorToken, ExportFormat, ExportToken, WcagFlags};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,9 +19,11 @@ use super::auth::ListResponse;
 use super::ownership;
 use super::projects::{ImageView, nullable};
 use crate::app::AppState;
+use crate::audit::Outcome;
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, is_json_content_type, parse_json};
+use crate::fetch::Fetched;
 use crate::intake::{Base64Error, decode_base64};
 use crate::request_id::ClientIp;
 use crate::routes::EXTRACT_BODY_LIMIT;
@@ -86,12 +89,31 @@ struct ExtractJson<'a> {
     max_colors: Option<i64>,
 }
 
+/// Where an extraction's image comes from.
+enum ImageSource {
+    /// Uploaded: a multipart file or decoded base64.
+    Bytes(Vec<u8>),
+    /// Fetched once the request is known to be allowed (ownership checked, S14).
+    Url(String),
+}
+
 /// A parsed extraction request, whatever its encoding.
 struct ExtractInput {
     project_id: Uuid,
     session_id: Option<Uuid>,
     max_colors: usize,
-    image: Vec<u8>,
+    image: ImageSource,
+}
+
+/// An `image_url` as given: its length is checked here, everything else by the fetcher.
+fn image_url(text: String) -> Result<ImageSource, ApiError> {
+    if text.len() > MAX_URL_LEN {
+        return Err(ApiError::field(
+            "image_url",
+            format!("must be at most {MAX_URL_LEN} bytes"),
+        ));
+    }
+    Ok(ImageSource::Url(text))
 }
 
 fn max_colors(value: Option<i64>) -> Result<usize, ApiError> {
@@ -113,22 +135,17 @@ fn base64_error(err: Base64Error) -> ApiError {
 fn from_json(bytes: &[u8], max_image_bytes: usize) -> Result<ExtractInput, ApiError> {
     let body: ExtractJson<'_> = parse_json(bytes)?;
     let max_colors = max_colors(body.max_colors)?;
-    let image = match (&body.image_url, &body.image_base64) {
+    let image = match (body.image_url, body.image_base64) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::Validation(vec![FieldError::new(
                 "image_base64",
                 "give exactly one of image_url and image_base64",
             )]));
         }
-        // Fetching by URL arrives with the SSRF-safe fetcher (S14); until then nothing
-        // is ever fetched.
-        (Some(_), None) => {
-            return Err(ApiError::field(
-                "image_url",
-                "fetching images by URL is not available yet; send image_base64 or a multipart upload",
-            ));
+        (Some(url), None) => image_url(url)?,
+        (None, Some(text)) => {
+            ImageSource::Bytes(decode_base64(&text, max_image_bytes).map_err(base64_error)?)
         }
-        (None, Some(text)) => decode_base64(text, max_image_bytes).map_err(base64_error)?,
     };
     Ok(ExtractInput {
         project_id: body.project_id,
@@ -186,6 +203,7 @@ async fn from_multipart(
     let mut session_id = None;
     let mut max = None;
     let mut image = None;
+    let mut url = None;
     let parse_uuid = |field: &str, text: &str| {
         Uuid::parse_str(text.trim()).map_err(|_| ApiError::field(field, "must be a UUID"))
     };
@@ -198,6 +216,15 @@ async fn from_multipart(
                     return Err(duplicate());
                 }
                 image = Some(read_limited(field, max_image_bytes, "image").await?);
+            }
+            "image_url" => {
+                if url.is_some() {
+                    return Err(duplicate());
+                }
+                let bytes = read_limited(field, MAX_URL_LEN, "image_url").await?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| ApiError::field("image_url", "must be UTF-8 text"))?;
+                url = Some(text);
             }
             "project_id" if project_id.is_none() => {
                 project_id = Some(parse_uuid("project_id", &text_field(field).await?)?);
@@ -224,15 +251,24 @@ async fn from_multipart(
     if project_id.is_none() {
         checks.check::<(), _>("project_id", Err("is required"));
     }
-    if image.as_ref().is_none_or(Vec::is_empty) {
-        checks.check::<(), _>("image", Err("a non-empty image file is required"));
-    }
+    let source = match (image, url) {
+        (Some(bytes), None) if !bytes.is_empty() => Some(ImageSource::Bytes(bytes)),
+        (None, Some(url)) => Some(image_url(url)?),
+        (Some(_), Some(_)) => {
+            checks.check::<(), _>("image_url", Err("give exactly one of image and image_url"));
+            None
+        }
+        _ => {
+            checks.check::<(), _>("image", Err("a non-empty image file is required"));
+            None
+        }
+    };
     checks.finish()?;
     Ok(ExtractInput {
         project_id: project_id.unwrap_or_default(),
         session_id,
         max_colors: max_colors(max)?,
-        image: image.unwrap_or_default(),
+        image: source.unwrap_or(ImageSource::Bytes(Vec::new())),
     })
 }
 
@@ -287,7 +323,8 @@ struct ExtractResponse {
     image: ImageView,
 }
 
-/// `POST /colors/extract`: JSON with `image_base64`, or a multipart upload.
+/// `POST /colors/extract`: JSON with `image_base64` or `image_url`, or a multipart form
+/// with an `image` file or an `image_url` field.
 pub async fn extract_colors(
     State(state): State<AppState>,
     principal: Principal,
@@ -315,7 +352,8 @@ pub async fn extract_colors(
         from_multipart(form, max_image_bytes).await?
     } else {
         return Err(ApiError::UnsupportedMediaType(
-            "send application/json with image_base64, or multipart/form-data with an image file"
+            "send application/json with image_base64 or image_url, or multipart/form-data \
+             with an image file or an image_url field"
                 .into(),
         ));
     };
@@ -337,8 +375,16 @@ pub async fn extract_colors(
         max_pixels: state.config.max_image_pixels,
         ..copythat_core::Limits::default()
     };
+    // The fetch comes after the ownership checks, so nobody makes the server fetch for a
+    // project they cannot write to, and while the upload slot is still held (S14, S18).
+    let (image, source) = match input.image {
+        ImageSource::Bytes(bytes) => (bytes, "upload"),
+        ImageSource::Url(url) => {
+            let fetched = fetch_image(&state, &principal, project.id, &url).await?;
+            (fetched.bytes, "url")
+        }
+    };
     let max_colors = input.max_colors;
-    let image = input.image;
     let started = std::time::Instant::now();
     let (width, height, format, palette) = state
         .images
@@ -357,7 +403,7 @@ pub async fn extract_colors(
             id: Uuid::now_v7(),
             project_id: project.id,
             name: None,
-            source: "upload".into(),
+            source: source.into(),
             image_width: Some(i64::from(width)),
             image_height: Some(i64::from(height)),
             image_format: Some(format.as_str().to_owned()),
@@ -382,6 +428,7 @@ pub async fn extract_colors(
 
     let detail = json!({
         "project_id": project.id,
+        "source": source,
         "colors": saved.len(),
         "width": width,
         "height": height,
@@ -406,6 +453,56 @@ pub async fn extract_colors(
         },
     };
     Ok((StatusCode::CREATED, Json(response)).into_response())
+}
+
+/// Fetches `image_url` (S14) and audits the outbound request, whatever its outcome, as
+/// `image_fetch` with the host and port (never the path or query: signed URLs carry
+/// credentials there). Every refusal and failure is the same 422 for the client; the
+/// reason goes to the log, in the request's span, and to the audit trail.
+async fn fetch_image(
+    state: &AppState,
+    principal: &Principal,
+    project_id: Uuid,
+    url: &str,
+) -> Result<Fetched, ApiError> {
+    let result = state.fetcher.fetch_traced(url).await;
+    let (outcome, hop, mut detail) = match &result {
+        Ok(fetched) => (
+            Outcome::Success,
+            Some(&fetched.hop),
+            json!({ "bytes": fetched.bytes.len() }),
+        ),
+        Err(err) => {
+            tracing::warn!(reason = %err, denied = err.is_denied(), "image fetch refused or failed");
+            let outcome = if err.is_denied() {
+                Outcome::Denied
+            } else {
+                Outcome::Failure
+            };
+            (
+                outcome,
+                err.hop(),
+                json!({ "reason": err.reason().to_string() }),
+            )
+        }
+    };
+    detail["project_id"] = json!(project_id);
+    if let Some(hop) = hop {
+        detail["host"] = json!(hop.host);
+        detail["port"] = json!(hop.port);
+        detail["redirects"] = json!(hop.redirects);
+    }
+    principal
+        .audit(&state.store)
+        .record(
+            &principal.actor(),
+            "image_fetch",
+            hop.map(|h| format!("host:{}", h.host)),
+            outcome,
+            detail,
+        )
+        .await;
+    result.map_err(|err| ApiError::field("image_url", err.public_message()))
 }
 
 fn record_of(

@@ -7,6 +7,7 @@ mod binary;
 mod check_cli;
 mod connections;
 mod controls;
+mod fetch;
 mod foundation;
 mod identity;
 mod instances;
