@@ -231,10 +231,40 @@ fn os_error(err: &std::io::Error) -> String {
     }
 }
 
-/// The one place a URL argument becomes bytes. Fetching needs the SSRF-safe fetcher (S14),
-/// which this build does not include.
-fn fetch_url(_url: &str, _limits: &Limits) -> Result<Vec<u8>, String> {
-    Err("fetching URLs is not available in this build".into())
+/// The one place a URL argument becomes bytes: the server's SSRF-safe fetcher with the same
+/// rules (S14) — public addresses only, the allowed ports, at most 3 redirects, 10 s, the
+/// image size limit — read from the same `COPYTHAT_FETCH_*` variables as `serve`.
+fn fetch_url(url: &str, limits: &Limits) -> Result<Vec<u8>, String> {
+    let policy = fetch_policy(limits)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot fetch: {e}"))?;
+    let fetcher = crate::fetch::Fetcher::new(policy);
+    runtime
+        .block_on(fetcher.fetch(url))
+        // A local user may see the precise reason; the server never tells it.
+        .map_err(|err| format!("{}: {err}", err.public_message()))
+}
+
+/// The fetch rules from the environment: only the `COPYTHAT_FETCH_*` settings and the image
+/// size limit are read, with the server's parsing and checks.
+fn fetch_policy(limits: &Limits) -> Result<crate::fetch::FetchPolicy, String> {
+    const READ: [&str; 3] = [
+        "COPYTHAT_FETCH_ALLOW_CIDRS",
+        "COPYTHAT_FETCH_ALLOWED_PORTS",
+        "COPYTHAT_FETCH_RESOLVE",
+    ];
+    let lookup = |name: &str| {
+        READ.contains(&name)
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    };
+    let config = crate::config::Config::from_lookup(&lookup).map_err(|e| e.to_string())?;
+    Ok(crate::fetch::FetchPolicy {
+        max_bytes: limits.max_bytes,
+        ..crate::fetch::FetchPolicy::from_config(&config)
+    })
 }
 
 fn is_url(arg: &Path) -> Option<String> {
@@ -643,11 +673,12 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_recognised_and_refused_in_one_place() {
+    fn urls_are_recognised_and_fetched_under_the_server_rules() {
         assert!(is_url(Path::new("https://example.com/a.png")).is_some());
         assert!(is_url(Path::new("HTTP://example.com/a.png")).is_some());
         assert!(is_url(Path::new("./https:x.png")).is_none());
-        let err = fetch_url("https://example.com/a.png", &Limits::default()).unwrap_err();
-        assert!(err.contains("not available"), "{err}");
+        // S14: a literal private address is refused before any connection or lookup.
+        let err = fetch_url("http://10.1.2.3/a.png", &Limits::default()).unwrap_err();
+        assert!(err.contains("not allowed"), "{err}");
     }
 }

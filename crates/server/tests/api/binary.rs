@@ -522,8 +522,16 @@ fn extract_reads_standard_input_once() {
 }
 
 #[test]
-fn extract_errors_use_the_os_wording_and_urls_have_one_clear_refusal() {
-    let out = extract(&["no-such.png".as_ref(), "https://example.com/a.png".as_ref()]);
+fn extract_errors_use_the_os_wording_and_blocked_urls_are_refused() {
+    // The name resolves (through the static map, no DNS) to a private address: refused
+    // before any connection, as the server would (S14).
+    let out = copythat()
+        .arg("extract")
+        .arg("no-such.png")
+        .arg("https://intranet.test/a.png")
+        .env("COPYTHAT_FETCH_RESOLVE", "intranet.test=10.0.0.7")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
@@ -532,11 +540,63 @@ fn extract_errors_use_the_os_wording_and_urls_have_one_clear_refusal() {
     );
     assert!(!stderr.contains("os error"), "{stderr}");
     assert!(
-        stderr.contains("https://example.com/a.png: fetching URLs is not available in this build"),
+        stderr.contains("https://intranet.test/a.png: the image URL is not allowed"),
         "{stderr}"
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc, serde_json::json!({}), "still one valid document");
+}
+
+/// `copythat extract URL` fetches through the same fetcher and rules as the server: a
+/// loopback image host reached only because `COPYTHAT_FETCH_ALLOW_CIDRS` and
+/// `COPYTHAT_FETCH_RESOLVE` say so gives the same palette as the file.
+#[test]
+fn extract_fetches_an_allowed_url_like_the_server() {
+    use std::io::{Read, Write};
+    let png = copythat_core::synth::encode_png(&copythat_core::synth::stripes(
+        32,
+        &[([255, 255, 255], 60), ([37, 99, 235], 40)],
+    ));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = png.clone();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = [0u8; 4096];
+        let _ = stream.read(&mut head).unwrap();
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(reply.as_bytes()).unwrap();
+        stream.write_all(&body).unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let url = format!("http://images.test:{port}/brand.png");
+    let out = copythat()
+        .args(["extract", &url, "--format", "hex"])
+        .env("COPYTHAT_FETCH_ALLOW_CIDRS", "127.0.0.1/32")
+        .env("COPYTHAT_FETCH_ALLOWED_PORTS", port.to_string())
+        .env("COPYTHAT_FETCH_RESOLVE", "images.test=127.0.0.1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let request = server.join().unwrap();
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains(&format!("host: images.test:{port}")),
+        "{request}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("brand.png");
+    std::fs::write(&file, &png).unwrap();
+    let local = extract(&[file.as_os_str(), "--format".as_ref(), "hex".as_ref()]);
+    assert_eq!(
+        text(&out.stdout),
+        text(&local.stdout),
+        "same palette as the file"
+    );
 }
 
 #[test]
