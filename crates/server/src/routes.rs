@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checks;
 pub mod colors;
 pub mod docs;
 pub mod health;
@@ -140,7 +141,7 @@ fn table() -> RouteTable {
     use Access::{Admin, Public, Session, User};
     use Method as M;
     use QuotaClass::{Image, Login, Register, Standard as Std};
-    use {admin as adm, auth as au, colors as co, projects as pr};
+    use {admin as adm, auth as au, checks as ch, colors as co, projects as pr};
     RouteTable::new()
         .add(M::POST, "/auth/register", Public, Register, au::register)
         .add(M::POST, "/auth/token", Public, Login, au::login)
@@ -206,6 +207,15 @@ fn table() -> RouteTable {
             Std,
             co::export_project,
         )
+        .add_with_limit(
+            M::POST,
+            "/projects/{id}/check",
+            User,
+            Image,
+            EXTRACT_BODY_LIMIT,
+            ch::check_project,
+        )
+        .add(M::GET, "/checks/{id}/mask", User, Std, ch::check_mask)
 }
 
 /// Every `/api/v1` route, for tests and documentation.

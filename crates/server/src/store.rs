@@ -257,6 +257,12 @@ pub trait Store: Send + Sync + 'static {
         change: &TokenChange,
     ) -> StoreResult<Option<ColorTokenRecord>>;
     async fn delete_token(&self, id: Uuid) -> StoreResult<bool>;
+    /// Stores a drift check of a project and drops the project's older checks beyond the
+    /// latest `keep` (S18: masks do not pile up). Refused with
+    /// [`StoreError::MissingParent`] when the project is gone.
+    async fn insert_check(&self, check: &DriftCheck, keep: i64) -> StoreResult<()>;
+    /// The mask PNG of a check whose project `owner` owns (S8).
+    async fn owned_check_mask(&self, id: Uuid, owner: Owner) -> StoreResult<Option<Vec<u8>>>;
     /// Whether a resource exists at all, whoever owns it: used only to tell an ownership
     /// denial from a missing id in the audit log, never in a response.
     async fn resource_exists(&self, kind: ResourceKind, id: Uuid) -> StoreResult<bool>;

@@ -90,7 +90,7 @@ struct ExtractJson<'a> {
 }
 
 /// Where an extraction's image comes from.
-enum ImageSource {
+pub(super) enum ImageSource {
     /// Uploaded: a multipart file or decoded base64.
     Bytes(Vec<u8>),
     /// Fetched once the request is known to be allowed (ownership checked, S14).
@@ -106,7 +106,7 @@ struct ExtractInput {
 }
 
 /// An `image_url` as given: its length is checked here, everything else by the fetcher.
-fn image_url(text: String) -> Result<ImageSource, ApiError> {
+pub(super) fn image_url(text: String) -> Result<ImageSource, ApiError> {
     if text.len() > MAX_URL_LEN {
         return Err(ApiError::field(
             "image_url",
@@ -123,7 +123,7 @@ fn max_colors(value: Option<i64>) -> Result<usize, ApiError> {
     }
 }
 
-fn base64_error(err: Base64Error) -> ApiError {
+pub(super) fn base64_error(err: Base64Error) -> ApiError {
     match err {
         Base64Error::TooLarge => ApiError::PayloadTooLarge(
             "image_base64 decodes to more than the image size limit".into(),
@@ -155,14 +155,16 @@ fn from_json(bytes: &[u8], max_image_bytes: usize) -> Result<ExtractInput, ApiEr
     })
 }
 
-async fn text_field(field: axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+pub(super) async fn text_field(
+    field: axum::extract::multipart::Field<'_>,
+) -> Result<String, ApiError> {
     let name = field.name().unwrap_or_default().to_owned();
     let bytes = read_limited(field, MAX_TEXT_FIELD, &name).await?;
     String::from_utf8(bytes).map_err(|_| ApiError::field(&name, "must be UTF-8 text"))
 }
 
 /// Reads a multipart field chunk by chunk, refusing it as soon as it passes `limit`.
-async fn read_limited(
+pub(super) async fn read_limited(
     mut field: axum::extract::multipart::Field<'_>,
     limit: usize,
     name: &str,
@@ -181,7 +183,7 @@ async fn read_limited(
     Ok(data)
 }
 
-fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+pub(super) fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
     match err.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge("the request body is too large".into())
@@ -274,7 +276,7 @@ async fn from_multipart(
 
 /// Reads a whole body into one buffer sized from `Content-Length`, so a large upload is
 /// held once rather than in chunks plus a copy; more than `limit` bytes is a 413.
-async fn read_body(request: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn read_body(request: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     use http_body_util::BodyExt;
     let too_large = || ApiError::PayloadTooLarge("the request body is too large".into());
     let declared = request
@@ -299,7 +301,7 @@ async fn read_body(request: Request, limit: usize) -> Result<Vec<u8>, ApiError> 
     Ok(data)
 }
 
-fn engine_error(err: copythat_core::Error) -> ApiError {
+pub(super) fn engine_error(err: copythat_core::Error) -> ApiError {
     use copythat_core::Error;
     match err {
         Error::UnsupportedFormat { .. } => ApiError::UnsupportedMediaType(
@@ -459,7 +461,7 @@ pub async fn extract_colors(
 /// `image_fetch` with the host and port (never the path or query: signed URLs carry
 /// credentials there). Every refusal and failure is the same 422 for the client; the
 /// reason goes to the log, in the request's span, and to the audit trail.
-async fn fetch_image(
+pub(super) async fn fetch_image(
     state: &AppState,
     principal: &Principal,
     project_id: Uuid,

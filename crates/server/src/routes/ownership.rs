@@ -65,6 +65,7 @@ fn kind_name(kind: ResourceKind) -> &'static str {
         ResourceKind::Project => "project",
         ResourceKind::Session => "session",
         ResourceKind::ColorToken => "color",
+        ResourceKind::Check => "check",
     }
 }
 
@@ -92,6 +93,20 @@ pub async fn session(
         .await
         .map_err(ApiError::internal)?;
     found(state, principal, ResourceKind::Session, id, lookup).await
+}
+
+/// The mask PNG of a drift check in one of the principal's projects.
+pub async fn check_mask(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Vec<u8>, ApiError> {
+    let lookup = state
+        .store
+        .owned_check_mask(id, owner_of(principal))
+        .await
+        .map_err(ApiError::internal)?;
+    found(state, principal, ResourceKind::Check, id, lookup).await
 }
 
 pub async fn color_token(

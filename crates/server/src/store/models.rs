@@ -115,6 +115,7 @@ pub enum ResourceKind {
     Project,
     Session,
     ColorToken,
+    Check,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -158,6 +159,18 @@ pub struct ColorTokenRecord {
     pub role: Option<String>,
     pub contrast_white: f64,
     pub contrast_black: f64,
+    pub created_at: OffsetDateTime,
+}
+
+/// One drift check of a project: kept for the mask of off-palette pixels, which its
+/// owner fetches by id.
+#[derive(Debug, Clone)]
+pub struct DriftCheck {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub score: f64,
+    /// PNG.
+    pub mask: Vec<u8>,
     pub created_at: OffsetDateTime,
 }
 

@@ -810,11 +810,52 @@ macro_rules! shared_store_impl {
                 == 1)
         }
 
+        async fn insert_check(&self, check: &DriftCheck, keep: i64) -> StoreResult<()> {
+            write_tx!(self.pool, $begin, (), |tx| {
+                lock_project(&mut tx, check.project_id).await?;
+                sqlx::query(
+                    "INSERT INTO drift_checks (id, project_id, score, mask, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(check.id)
+                .bind(check.project_id)
+                .bind(check.score)
+                .bind(&check.mask)
+                .bind(check.created_at)
+                .execute(&mut *tx)
+                .await?;
+                // Ids are UUIDv7: the newest `keep` by id are the latest checks.
+                sqlx::query(
+                    "DELETE FROM drift_checks WHERE project_id = $1 AND id NOT IN (
+                        SELECT id FROM drift_checks WHERE project_id = $1
+                        ORDER BY id DESC LIMIT $2)",
+                )
+                .bind(check.project_id)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            })
+        }
+
+        async fn owned_check_mask(&self, id: Uuid, owner: Owner) -> StoreResult<Option<Vec<u8>>> {
+            Ok(sqlx::query_scalar(
+                "SELECT c.mask FROM drift_checks c JOIN projects p ON p.id = c.project_id
+                 WHERE c.id = $1 AND ($2 IS NULL OR p.owner_id = $2)",
+            )
+            .bind(id)
+            .bind(owner.filter())
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
         async fn resource_exists(&self, kind: ResourceKind, id: Uuid) -> StoreResult<bool> {
             let sql = match kind {
                 ResourceKind::Project => "SELECT COUNT(*) FROM projects WHERE id = $1",
                 ResourceKind::Session => "SELECT COUNT(*) FROM extraction_sessions WHERE id = $1",
                 ResourceKind::ColorToken => "SELECT COUNT(*) FROM color_tokens WHERE id = $1",
+                ResourceKind::Check => "SELECT COUNT(*) FROM drift_checks WHERE id = $1",
             };
             let count: i64 = sqlx::query_scalar(sql).bind(id).fetch_one(&self.pool).await?;
             Ok(count > 0)

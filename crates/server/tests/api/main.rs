@@ -5,6 +5,7 @@ mod helpers;
 
 mod binary;
 mod check_cli;
+mod checks;
 mod connections;
 mod controls;
 mod fetch;
