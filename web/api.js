@@ -150,6 +150,13 @@ export function renew() {
   return refreshing;
 }
 
+// After a 401: a request sent with a token that has been replaced since (another request's
+// refresh finished first) is only sent again; otherwise the token is renewed.
+function renewAfter(sentWith) {
+  if (access && access !== sentWith) return Promise.resolve(true);
+  return renew();
+}
+
 export function mayHaveSession() {
   try {
     return localStorage.getItem(HINT) === "1";
@@ -199,7 +206,9 @@ function withAuth(headers) {
 // A same-origin API call with the bearer token; a 401 renews once and retries.
 export async function request(path, options = {}) {
   const mine = epoch;
+  let sentWith = null;
   const send = () => {
+    sentWith = access;
     const headers = withAuth(options.headers);
     let body = options.body;
     if (options.json !== undefined) {
@@ -211,7 +220,7 @@ export async function request(path, options = {}) {
   let response;
   try {
     response = await send();
-    if (response.status === 401 && access && (await renew())) response = await send();
+    if (response.status === 401 && access && (await renewAfter(sentWith))) response = await send();
   } catch (err) {
     if (isQuiet(err)) throw err;
     throw new ApiError(NETWORK_TROUBLE, 0);
@@ -230,10 +239,12 @@ export async function json(path, options) {
 // progress); `signal` cancels it. Resolves to a fetch Response.
 export async function upload(path, body, { onProgress, signal, contentType } = {}) {
   const mine = epoch;
+  let sentWith = null;
   const once = () =>
     new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", API + path);
+      sentWith = access;
       if (access) xhr.setRequestHeader("Authorization", `Bearer ${access}`);
       if (contentType) xhr.setRequestHeader("Content-Type", contentType);
       xhr.upload.addEventListener("progress", (e) => {
@@ -261,7 +272,7 @@ export async function upload(path, body, { onProgress, signal, contentType } = {
       xhr.send(body);
     });
   let response = await once();
-  if (response.status === 401 && access && (await renew())) response = await once();
+  if (response.status === 401 && access && (await renewAfter(sentWith))) response = await once();
   if (mine !== epoch) throw new Stale();
   if (!response.ok) throw await problemOf(response);
   return response;
