@@ -462,8 +462,9 @@ macro_rules! shared_store_impl {
             owner: Owner,
             page: Page,
         ) -> StoreResult<(Vec<Project>, i64)> {
-            let items = sqlx::query_as::<_, Project>(
-                "SELECT * FROM projects WHERE ($1 IS NULL OR owner_id = $1)
+            let rows = sqlx::query(
+                "SELECT *, COUNT(*) OVER () AS total FROM projects
+                 WHERE ($1 IS NULL OR owner_id = $1)
                  ORDER BY id DESC LIMIT $2 OFFSET $3",
             )
             .bind(owner.filter())
@@ -471,11 +472,19 @@ macro_rules! shared_store_impl {
             .bind(page.offset)
             .fetch_all(&self.pool)
             .await?;
-            let total: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE ($1 IS NULL OR owner_id = $1)")
+            let (items, total) = split_total::<Project>(rows)?;
+            let total = match total {
+                Some(total) => total,
+                None if page.offset == 0 => 0,
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM projects WHERE ($1 IS NULL OR owner_id = $1)",
+                    )
                     .bind(owner.filter())
                     .fetch_one(&self.pool)
-                    .await?;
+                    .await?
+                }
+            };
             Ok((items, total))
         }
 
@@ -537,20 +546,28 @@ macro_rules! shared_store_impl {
             project_id: Uuid,
             page: Page,
         ) -> StoreResult<(Vec<ExtractionSession>, i64)> {
-            let items = sqlx::query_as::<_, ExtractionSession>(
-                "SELECT * FROM extraction_sessions WHERE project_id = $1
-                 ORDER BY id DESC LIMIT $2 OFFSET $3",
+            let rows = sqlx::query(
+                "SELECT *, COUNT(*) OVER () AS total FROM extraction_sessions
+                 WHERE project_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
             )
             .bind(project_id)
             .bind(page.limit)
             .bind(page.offset)
             .fetch_all(&self.pool)
             .await?;
-            let total: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM extraction_sessions WHERE project_id = $1")
+            let (items, total) = split_total::<ExtractionSession>(rows)?;
+            let total = match total {
+                Some(total) => total,
+                None if page.offset == 0 => 0,
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM extraction_sessions WHERE project_id = $1",
+                    )
                     .bind(project_id)
                     .fetch_one(&self.pool)
-                    .await?;
+                    .await?
+                }
+            };
             Ok((items, total))
         }
 
@@ -642,8 +659,8 @@ macro_rules! shared_store_impl {
             session_id: Option<Uuid>,
             page: Page,
         ) -> StoreResult<(Vec<ColorTokenRecord>, i64)> {
-            let items = sqlx::query_as::<_, ColorTokenRecord>(
-                "SELECT * FROM color_tokens WHERE project_id = $1
+            let rows = sqlx::query(
+                "SELECT *, COUNT(*) OVER () AS total FROM color_tokens WHERE project_id = $1
                     AND ($2 IS NULL OR session_id = $2)
                  ORDER BY position, id LIMIT $3 OFFSET $4",
             )
@@ -653,14 +670,21 @@ macro_rules! shared_store_impl {
             .bind(page.offset)
             .fetch_all(&self.pool)
             .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM color_tokens WHERE project_id = $1
-                    AND ($2 IS NULL OR session_id = $2)",
-            )
-            .bind(project_id)
-            .bind(session_id)
-            .fetch_one(&self.pool)
-            .await?;
+            let (items, total) = split_total::<ColorTokenRecord>(rows)?;
+            let total = match total {
+                Some(total) => total,
+                None if page.offset == 0 => 0,
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM color_tokens WHERE project_id = $1
+                            AND ($2 IS NULL OR session_id = $2)",
+                    )
+                    .bind(project_id)
+                    .bind(session_id)
+                    .fetch_one(&self.pool)
+                    .await?
+                }
+            };
             Ok((items, total))
         }
 
@@ -901,6 +925,28 @@ macro_rules! shared_store_impl {
 /// Free functions the shared methods call with either a pool or a transaction.
 macro_rules! shared_helpers {
     ($db:ty, for_update = $for_update:literal) => {
+        /// A page and the total it is a page of, from one statement whose rows carry
+        /// `COUNT(*) OVER () AS total` (counted over every matching row, before LIMIT and
+        /// OFFSET): one round trip, and one snapshot for both. `None` when the page is
+        /// empty, so no row carries the total.
+        fn split_total<T>(
+            rows: Vec<<$db as sqlx::Database>::Row>,
+        ) -> StoreResult<(Vec<T>, Option<i64>)>
+        where
+            T: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            use sqlx::Row as _;
+            let total = rows
+                .first()
+                .map(|row| row.try_get::<i64, _>("total"))
+                .transpose()?;
+            let items = rows
+                .iter()
+                .map(T::from_row)
+                .collect::<Result<Vec<T>, sqlx::Error>>()?;
+            Ok((items, total))
+        }
+
         /// Reads the account row and holds its lock until the transaction ends.
         async fn lock_user(
             tx: &mut sqlx::Transaction<'static, $db>,

@@ -494,6 +494,22 @@ both_backends! {
         assert_eq!(names, ["two", "one"]);
         let (_, all) = app.get_json(&user, "/api/v1/projects").await;
         assert_eq!(all["items"][0]["name"], "three");
+        // Past the end: no items, and still the true total (no row carries it there).
+        let (_, beyond) = app.get_json(&user, "/api/v1/projects?limit=2&offset=5").await;
+        assert_eq!(beyond, json!({ "items": [], "total": 3 }));
+        let pid = all["items"][0]["id"].as_str().unwrap();
+        for path in [format!("/api/v1/projects/{pid}/sessions"), format!("/api/v1/projects/{pid}/colors")] {
+            let (_, empty) = app.get_json(&user, &path).await;
+            assert_eq!(empty, json!({ "items": [], "total": 0 }), "{path}");
+        }
+        let response = app.extract(&user, &json!({ "project_id": pid, "image_base64": b64(&brand_png()) })).await;
+        assert_eq!(response.status(), 201);
+        let (_, colors) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors?limit=1")).await;
+        assert_eq!((colors["items"].as_array().unwrap().len(), &colors["total"]), (1, &json!(3)));
+        let (_, beyond) = app.get_json(&user, &format!("/api/v1/projects/{pid}/colors?offset=3")).await;
+        assert_eq!(beyond, json!({ "items": [], "total": 3 }));
+        let (_, sessions) = app.get_json(&user, &format!("/api/v1/projects/{pid}/sessions?offset=1")).await;
+        assert_eq!(sessions, json!({ "items": [], "total": 1 }));
     }
 
     async fn deleting_a_project_removes_its_sessions_and_tokens(app) {
