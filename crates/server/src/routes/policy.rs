@@ -78,9 +78,20 @@ async fn check(
     }
     let is_key = matches!(via, Via::ApiKey { .. });
     match access {
-        Access::Session if is_key => Err(ApiError::Forbidden(
-            "this action needs a signed-in session, not an API key".into(),
-        )),
+        Access::Session if is_key => {
+            audit
+                .record(
+                    &actor,
+                    "api_key_use_denied",
+                    target,
+                    Outcome::Denied,
+                    json!({ "reason": "session-only route" }),
+                )
+                .await;
+            Err(ApiError::Forbidden(
+                "this action needs a signed-in session, not an API key".into(),
+            ))
+        }
         Access::Admin if is_key || !user.is_admin() => {
             audit
                 .record(

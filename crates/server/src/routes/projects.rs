@@ -160,6 +160,18 @@ pub async fn update_project(
         .await
         .map_err(ApiError::internal)?
         .ok_or(ApiError::NotFound)?;
+    // S24: which fields changed, not their values (names are the user's own text).
+    principal
+        .record(
+            &state.store,
+            "project_update",
+            Some(format!("project:{}", project.id)),
+            json!({
+                "name": change.name.is_some(),
+                "description": change.description.is_some(),
+            }),
+        )
+        .await;
     Ok(Json(ProjectView::from(updated)))
 }
 

@@ -170,6 +170,23 @@ async fn s7_s9_every_route_enforces_its_access_policy() {
         }
     }
     assert!(checked >= 8, "{checked}");
+    let sessions = copythat_server::routes::route_table()
+        .iter()
+        .filter(|e| e.access == Access::Session)
+        .count();
+    // S24: every key refused on a session-only route is in the audit log.
+    let key_refusals = |events: &[copythat_server::store::AuditEvent]| {
+        events
+            .iter()
+            .filter(|e| {
+                e.action == "api_key_use_denied" && e.detail.0["reason"] == "session-only route"
+            })
+            .count()
+    };
+    let events = app
+        .audit_events_when(|events| key_refusals(events) >= sessions)
+        .await;
+    assert_eq!(key_refusals(&events), sessions);
     let denied = app
         .audit_events_when(|events| {
             events

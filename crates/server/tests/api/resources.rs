@@ -524,6 +524,8 @@ both_backends! {
             .unwrap();
         let cid = body["colors"][0]["id"].as_str().unwrap().to_owned();
         let sid = body["session_id"].as_str().unwrap().to_owned();
+        let renamed = app.bearer(Method::PATCH, &format!("/api/v1/projects/{pid}"), &user.access).json(&json!({ "name": "Renamed" })).send().await.unwrap();
+        assert_eq!(renamed.status(), 200);
         let deleted = app.bearer(Method::DELETE, &format!("/api/v1/projects/{pid}"), &user.access).send().await.unwrap();
         assert_eq!(deleted.status(), 204);
         for path in [format!("/api/v1/projects/{pid}"), format!("/api/v1/sessions/{sid}")] {
@@ -532,7 +534,7 @@ both_backends! {
         let patch = app.bearer(Method::PATCH, &format!("/api/v1/colors/{cid}"), &user.access).json(&json!({ "name": "x" })).send().await.unwrap();
         assert_problem(patch, 404).await;
         let actions: Vec<String> = app.audit_events().await.into_iter().map(|e| e.action).collect();
-        for action in ["project_create", "extraction", "project_delete"] {
+        for action in ["project_create", "extraction", "project_update", "project_delete"] {
             assert!(actions.iter().any(|a| a == action), "{action}");
         }
     }
