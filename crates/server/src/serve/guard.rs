@@ -26,12 +26,50 @@ pub const WRITE_STALL: Duration = Duration::from_secs(10);
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: u64 = 32 * 1024 * 1024;
 
+/// The answer to a request refused before the HTTP parser (and so before the router's
+/// error and header layers) sees it: problem+json with a request id, like every other
+/// error (S19), and the headers that matter for an error body (S20). The connection closes.
+fn refusal(status: u16, reason: &str, detail: &str, extra_headers: &str) -> Vec<u8> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": reason,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n\
+         content-length: {}\r\nx-request-id: {request_id}\r\nx-content-type-options: nosniff\r\n\
+         cache-control: no-store\r\n{extra_headers}connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Sent in place of whatever the parser would have made of a refused request.
-const BAD_REQUEST: &[u8] =
-    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+fn bad_request(violation: Violation) -> Vec<u8> {
+    refusal(
+        400,
+        "Bad Request",
+        &format!(
+            "the request is not well-formed HTTP/1.1: {}",
+            violation.as_str()
+        ),
+        "",
+    )
+}
+
 /// Sent when the peer already holds as many half-sent requests as it may.
-const TOO_MANY: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 10\r\n\
-    content-length: 0\r\nconnection: close\r\n\r\n";
+fn too_many() -> Vec<u8> {
+    refusal(
+        429,
+        "Too Many Requests",
+        "too many requests from this address are still being sent: finish or close them",
+        "retry-after: 10\r\n",
+    )
+}
 
 /// Open connections and half-sent heads of one peer address.
 #[derive(Debug, Default)]
@@ -51,7 +89,7 @@ pub struct GuardedStream {
     /// Armed while a write waits; fires after [`WRITE_STALL`] without progress.
     stall: Option<Pin<Box<Sleep>>>,
     /// A refused request: the answer to send and how much of it is out, then EOF.
-    refusal: Option<(&'static [u8], usize)>,
+    refusal: Option<(Vec<u8>, usize)>,
     /// The lingering close, once the write side is shut: bytes drained and the deadline.
     linger: Option<(u64, Pin<Box<Sleep>>)>,
 }
@@ -90,12 +128,12 @@ impl GuardedStream {
     /// Writes the answer to a refused request; `Ready` once all of it is out (or the
     /// client is gone).
     fn poll_send_refusal(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        while let Some((answer, sent)) = self.refusal {
-            if sent >= answer.len() {
+        while let Some((answer, sent)) = self.refusal.as_mut() {
+            if *sent >= answer.len() {
                 return Poll::Ready(());
             }
-            match Pin::new(&mut self.inner).poll_write(cx, &answer[sent..]) {
-                Poll::Ready(Ok(n)) if n > 0 => self.refusal = Some((answer, sent + n)),
+            match Pin::new(&mut self.inner).poll_write(cx, &answer[*sent..]) {
+                Poll::Ready(Ok(n)) if n > 0 => *sent += n,
                 Poll::Ready(_) => return Poll::Ready(()),
                 Poll::Pending => return Poll::Pending,
             }
@@ -165,9 +203,9 @@ impl AsyncRead for GuardedStream {
             // Nothing of this read reaches the parser.
             buf.set_filled(before);
             let answer = if violation == Violation::TooManyPendingHeads {
-                TOO_MANY
+                too_many()
             } else {
-                BAD_REQUEST
+                bad_request(violation)
             };
             this.refusal = Some((answer, 0));
             ready!(this.poll_send_refusal(cx));

@@ -140,6 +140,32 @@ async fn s18_requests_with_ambiguous_framing_are_refused() {
     for (what, raw) in cases {
         let answer = exchange(&app, raw).await;
         assert!(answer.contains("HTTP/1.1 400"), "{what}: {answer:?}");
+        // S19: a problem+json body with a request id, like every other error.
+        let refused = &answer[answer.find("HTTP/1.1 400").unwrap_or(0)..];
+        let (head, body) = refused.split_once("\r\n\r\n").unwrap_or_default();
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{what}: {head}"
+        );
+        assert!(
+            head.contains("x-content-type-options: nosniff"),
+            "{what}: {head}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["status"], 400, "{what}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not well-formed"),
+            "{what}"
+        );
+        let id = problem["request_id"].as_str().unwrap();
+        assert!(
+            head.contains(&format!("x-request-id: {id}")),
+            "{what}: {head}"
+        );
         // Nothing after the refusal was served.
         assert!(
             answer.matches("HTTP/1.1 200").count() <= usize::from(what.contains("pipelined")),
@@ -249,7 +275,10 @@ async fn s18_half_sent_heads_are_capped_per_address_but_proxies_are_exempt() {
         let mut stream = TcpStream::connect(app.addr).await.unwrap();
         let _ = stream.write_all(b"GET /health HTTP/1.1\r\nHos").await;
         let answer = read_until_closed(&mut stream).await.unwrap_or_default();
-        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 429")
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        answer.starts_with("HTTP/1.1 429")
+            && answer.to_ascii_lowercase().contains("retry-after: 10")
+            && answer.contains("\"status\":429")
     })
     .await;
     assert!(
