@@ -76,10 +76,12 @@ fn strip_data_prefix(text: &str) -> &str {
     if !head.eq_ignore_ascii_case("data:") {
         return text;
     }
-    // Only look for the comma near the start: a media type is short.
-    let window = &text[..text.len().min(256)];
-    match window.find(',') {
-        Some(comma) if window[..comma].to_ascii_lowercase().ends_with(";base64") => {
+    // Only look for the comma near the start: a media type is short. The window is cut in
+    // bytes (a character may straddle its end); the comma is ASCII, so slicing after it is
+    // always on a character boundary.
+    let window = &text.as_bytes()[..text.len().min(256)];
+    match window.iter().position(|&b| b == b',') {
+        Some(comma) if window[..comma].to_ascii_lowercase().ends_with(b";base64") => {
             &text[comma + 1..]
         }
         _ => text,
@@ -90,6 +92,26 @@ fn strip_data_prefix(text: &str) -> &str {
 mod tests {
     use super::*;
     use ::base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+    /// Found by the `base64_intake` fuzz target: a `data:` prefix whose 256th byte falls
+    /// inside a multi-byte character panicked on a string slice (S13: nothing panics).
+    #[test]
+    fn s13_a_data_prefix_cut_inside_a_character_is_not_a_panic() {
+        for pad in 240..260 {
+            let text = format!("data:{}\u{85}\u{85}é,AAAA", "x".repeat(pad));
+            assert_eq!(
+                decode_base64(&text, 1 << 20),
+                Err(Base64Error::Invalid),
+                "{pad}"
+            );
+        }
+        let crash = include_bytes!(
+            "../../../fuzz/corpus/base64_intake/36129eea8be8d47f1948211d3fb72ccea9a3cdc4"
+        );
+        if let Ok(text) = std::str::from_utf8(crash) {
+            let _ = decode_base64(text, 1 << 20);
+        }
+    }
 
     #[test]
     fn s12_accepts_the_documented_spellings() {

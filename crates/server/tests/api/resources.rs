@@ -428,7 +428,9 @@ both_backends! {
             let problem = assert_problem(response, status).await;
             assert!(problem["detail"].as_str().unwrap().len() < 200);
         }
-        for bad in ["not base64 at all!", "", "data:image/png;base64,"] {
+        // The last: a `data:` prefix whose 256th byte is inside a character (found by fuzzing).
+        let straddling = format!("data:{}\u{85},AAAA", "x".repeat(250));
+        for bad in ["not base64 at all!", "", "data:image/png;base64,", straddling.as_str()] {
             let response = app.extract(&user, &json!({ "project_id": pid, "image_base64": bad })).await;
             assert_eq!(assert_problem(response, 422).await["errors"][0]["field"], "image_base64");
         }
