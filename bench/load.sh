@@ -48,10 +48,11 @@ trap cleanup EXIT
 COPYTHAT_BIND="127.0.0.1:$port" DATABASE_URL="$database_url" COPYTHAT_LOG=warn \
 COPYTHAT_RATE_PER_MINUTE=100000000 COPYTHAT_RATE_PER_HOUR=1000000000 \
 COPYTHAT_EXTRACT_PER_MINUTE=100000000 COPYTHAT_LOGIN_PER_MINUTE=100000 \
-COPYTHAT_CONNECTIONS_PER_ADDRESS=1024 \
+COPYTHAT_CONNECTIONS_PER_ADDRESS=1024 COPYTHAT_MAX_SESSIONS_PER_PROJECT=100000 \
   "$binary" serve >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "$base/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "$base/health" >/dev/null || { echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
 
 email="bench-$RANDOM$RANDOM@example.com"
 password="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
